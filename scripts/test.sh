@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The whole test suite, stage by stage; each stage is timed.
+#   scripts/test.sh              all stages
+#   scripts/test.sh STAGE...     only these: lint sanity docs pytest faults molecule
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+export PATH="$ROOT/.venv/bin:$PATH"
+export VIRTUAL_ENV="$ROOT/.venv"
+export ANSIBLE_NOCOLOR=1 PY_COLORS=0
+log() { printf '\nflaskfleet-test: %s\n' "$*" >&2; }
+
+STAGES=("$@")
+[ "${#STAGES[@]}" -gt 0 ] || STAGES=(lint docs sanity pytest faults molecule)
+
+# Every stage checks the collection as installed from the built tarball, not the source tree.
+TEST_COLLECTIONS="$ROOT/build/test-collections"
+install_tarball() {
+    rm -rf "$TEST_COLLECTIONS"
+    TARBALL="$(scripts/install-collection.sh "$TEST_COLLECTIONS")"
+    export FLASKFLEET_TARBALL="$TARBALL"
+    export ANSIBLE_COLLECTIONS_PATH="$TEST_COLLECTIONS"
+    INSTALLED="$TEST_COLLECTIONS/ansible_collections/flaskfleet/cloud"
+}
+
+stage_lint() {
+    ruff check .
+    ruff format --check plugins flaskfleet tests benchmarks tasks.py examples 2>/dev/null || ruff format --diff . | head -50
+    ansible-lint --offline -q
+}
+
+stage_docs() {
+    local plugin
+    for plugin in $(ls "$INSTALLED/plugins/modules" | grep -v '^__' | sed 's/\.py$//'); do
+        ansible-doc "flaskfleet.cloud.$plugin" | grep -q "EXAMPLES:" || { echo "ansible-doc flaskfleet.cloud.$plugin is incomplete"; return 1; }
+    done
+    ansible-doc -t inventory flaskfleet.cloud.fleet | grep -q "EXAMPLES:"
+    echo "ansible-doc pages complete for all modules and the fleet inventory plugin"
+}
+
+stage_sanity() {
+    # ansible-test downloads a pip bootstrap script from the internet; give it a local one.
+    local pipver cache
+    pipver="$(python -c 'import pip; print(pip.__version__)')"
+    cache="$HOME/.ansible/test/cache"
+    mkdir -p "$cache"
+    cat > "$cache/get_pip_${pipver//./_}.py" <<'PY'
+import subprocess
+import sys
+
+args = [a for a in sys.argv[1:] if a not in ("--no-setuptools", "--no-wheel")]
+subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
+if args:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
+PY
+    cp "$cache/get_pip_${pipver//./_}.py" "$cache/get_pip_${pipver}.py"
+    (cd "$INSTALLED" && ansible-test sanity --venv --python 3.11 --color no)
+}
+
+stage_pytest() {
+    python -m pytest tests -m "not faults" -p no:cacheprovider
+}
+
+stage_faults() {
+    python -m pytest tests -m faults -p no:cacheprovider
+}
+
+stage_molecule() {
+    molecule test --all
+}
+
+install_tarball
+status=0
+for stage in "${STAGES[@]}"; do
+    log "stage $stage"
+    t0=$SECONDS
+    if "stage_$stage"; then
+        log "stage $stage passed in $((SECONDS - t0)) s"
+    else
+        log "stage $stage FAILED after $((SECONDS - t0)) s"
+        status=1
+    fi
+done
+exit $status
