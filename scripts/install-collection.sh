@@ -10,5 +10,5 @@ mkdir -p build "$DEST"
 rm -f build/flaskfleet-cloud-*.tar.gz
 "$BIN/ansible-galaxy" collection build --force --output-path build . >/dev/null
 TARBALL="$(ls build/flaskfleet-cloud-*.tar.gz)"
-"$BIN/ansible-galaxy" collection install --force --offline -p "$DEST" "$TARBALL" >/dev/null
+ANSIBLE_COLLECTIONS_PATH="$DEST" "$BIN/ansible-galaxy" collection install --force --offline -p "$DEST" "$TARBALL" >/dev/null
 echo "$PWD/$TARBALL"

@@ -36,9 +36,10 @@ want="$(cat requirements.txt requirements-dev.txt pyproject.toml | sha256sum | c
 if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     log "creating .venv (pip install -r requirements-dev.txt)"
     [ -x .venv/bin/python ] || "$PY" -m venv .venv
-    .venv/bin/python -m pip install -q --upgrade pip
-    .venv/bin/python -m pip install -q -r requirements-dev.txt
-    .venv/bin/python -m pip install -q --no-deps -e .
+    # NOTE: the filter hides pip's notes about this machine's optional local indexes.
+    { .venv/bin/python -m pip install -q --upgrade pip &&
+      .venv/bin/python -m pip install -q -r requirements-dev.txt &&
+      .venv/bin/python -m pip install -q --no-deps -e . ; } 2>&1 | { grep -v '^WARNING: Location' || true; }
     echo "$want" > "$stamp"
 else
     log "reusing .venv"

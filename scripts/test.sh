@@ -40,11 +40,13 @@ stage_docs() {
 
 stage_sanity() {
     # ansible-test downloads a pip bootstrap script from the internet; give it a local one.
+    # The file name carries the pip version that ansible-test pins (not ours).
     local pipver cache
-    pipver="$(python -c 'import pip; print(pip.__version__)')"
+    pipver="$(grep -oP "pip='\K[0-9.]+" "$(python -c 'import ansible_test, os; print(os.path.dirname(ansible_test.__file__))')/_internal/python_requirements.py" | head -n1)"
     cache="$HOME/.ansible/test/cache"
     mkdir -p "$cache"
     cat > "$cache/get_pip_${pipver//./_}.py" <<'PY'
+"""Offline stand-in for get-pip.py: ensurepip, then pip install with the given arguments."""
 import subprocess
 import sys
 
@@ -53,7 +55,6 @@ subprocess.check_call([sys.executable, "-m", "ensurepip", "--upgrade"])
 if args:
     subprocess.check_call([sys.executable, "-m", "pip", "install", *args])
 PY
-    cp "$cache/get_pip_${pipver//./_}.py" "$cache/get_pip_${pipver}.py"
     (cd "$INSTALLED" && ansible-test sanity --venv --python 3.11 --color no)
 }
 
