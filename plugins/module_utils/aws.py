@@ -182,6 +182,24 @@ def aws_error_handler(action):
     return wrapper
 
 
+def none_if_missing(*codes):
+    """Decorator: return ``None`` when AWS answers one of ``codes`` (the thing does not exist)."""
+
+    def wrapper(func):
+        @functools.wraps(func)
+        def handler(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except botocore.exceptions.ClientError as e:
+                if error_code(e) in codes:
+                    return None
+                raise
+
+        return handler
+
+    return wrapper
+
+
 def retry_not_found(codes, attempts=8, delay=1.0):
     """Decorator: retry while AWS answers one of ``codes`` (EC2 is eventually consistent).
 

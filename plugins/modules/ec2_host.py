@@ -372,8 +372,10 @@ def launch_request(params, image, count, security_group_ids, client_token):
         ebs["Encrypted"] = True
         if params.get("kms_key_id"):
             ebs["KmsKeyId"] = params["kms_key_id"]
-    if params.get("volume_size"):
-        ebs["VolumeSize"] = params["volume_size"]
+    # Some EC2 implementations (moto) insist on a size in an override; the image's is the default.
+    size = params.get("volume_size") or root_volume_size(image)
+    if size:
+        ebs["VolumeSize"] = size
     request = {
         "ImageId": image["ImageId"],
         "InstanceType": params["instance_type"],
@@ -396,6 +398,14 @@ def launch_request(params, image, count, security_group_ids, client_token):
         profile = params["iam_instance_profile"]
         request["IamInstanceProfile"] = {"Arn": profile} if profile.startswith("arn:") else {"Name": profile}
     return request
+
+
+def root_volume_size(image):
+    """The size (GiB) of the image's root volume, if the image says."""
+    for mapping in image.get("BlockDeviceMappings", []):
+        if mapping.get("DeviceName") == image.get("RootDeviceName"):
+            return mapping.get("Ebs", {}).get("VolumeSize")
+    return None
 
 
 def newest_image(images):
@@ -707,7 +717,9 @@ def main():
     try:
         result = hosts.run()
     except AWSError as e:
-        module.fail_json(msg=str(e), **hosts.result)
+        done = hosts.result
+        done["changed"] = any(done[key] for key in ("launched", "terminated", "started", "stopped", "tagged"))
+        module.fail_json(msg=str(e), **done)
     module.exit_json(**result)
 
 
