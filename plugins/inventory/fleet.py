@@ -31,6 +31,7 @@ extends_documentation_fragment:
   - ansible.builtin.inventory_cache
 requirements:
   - docker >= 7.0 (the Docker SDK for Python) for the V(docker) provider
+  - boto3 and botocore for the V(ec2) provider
 options:
   plugin:
     description: The name of this plugin; it must be V(flaskfleet.cloud.fleet).
@@ -82,6 +83,67 @@ options:
         description:
           - The SSH private key for this entry's hosts; overrides the top-level O(ssh_private_key_file).
         type: str
+      regions:
+        description:
+          - V(ec2) only. The regions to list, one C(DescribeInstances) paginator each.
+          - Defaults to E(AWS_REGION), then E(AWS_DEFAULT_REGION).
+        type: list
+        elements: str
+      filters:
+        description:
+          - V(ec2) only. EC2 C(DescribeInstances) filters as a mapping of filter name to value or list of values,
+            for example the filter C(tag:flaskfleet.app) with the value C(hello), or C(instance-type) with
+            C([t3.micro, t3.small]). Only C(pending) and C(running) instances are listed.
+        type: dict
+      hostnames:
+        description:
+          - V(ec2) only. Inventory host name preference; the first entry with a value wins. Entries are
+            V(dns-name) (public DNS), V(private-dns-name), V(public-ip), V(private-ip), V(instance-id) or
+            C(tag:KEY) (for example V(tag:Name)). A name shared by several instances gets C(_<instance id>).
+        type: list
+        elements: str
+        default: [dns-name, private-dns-name, instance-id]
+      managed_only:
+        description:
+          - V(ec2) only. List only instances tagged C(flaskfleet.managed=true) (made by M(flaskfleet.cloud.ec2_host)).
+        type: bool
+        default: true
+      use_private_ip:
+        description:
+          - V(ec2) only. Connect to the private IP even when the instance has a public one (controller inside the VPC).
+        type: bool
+        default: false
+      user:
+        description:
+          - V(ec2) only. The login user; defaults to the instance's C(flaskfleet.user) tag, then V(admin).
+        type: str
+      endpoint_url:
+        description:
+          - V(ec2) only. An EC2-compatible endpoint instead of AWS (for example C(moto_server)); defaults to
+            E(AWS_ENDPOINT_URL).
+        type: str
+      profile:
+        description:
+          - V(ec2) only. The AWS profile; without credentials options boto3's usual chain applies
+            (E(AWS_ACCESS_KEY_ID)/E(AWS_SECRET_ACCESS_KEY), E(AWS_PROFILE), instance role).
+        type: str
+      aws_access_key_id:
+        description:
+          - V(ec2) only. The AWS access key id (prefer the environment or a profile to keeping keys in this file).
+        type: str
+      aws_secret_access_key:
+        description:
+          - V(ec2) only. The AWS secret access key (prefer the environment or a profile).
+        type: str
+      session_token:
+        description:
+          - V(ec2) only. The AWS session token for temporary credentials.
+        type: str
+      max_attempts:
+        description:
+          - V(ec2) only. Attempts per API call with botocore's standard retry mode (backoff on throttling).
+        type: int
+        default: 10
   state_dir:
     description:
       - The project's state directory, holding the SSH key C(id_ed25519) and the C(known_hosts) file.
