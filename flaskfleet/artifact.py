@@ -91,8 +91,15 @@ class Artifact:
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly summary (the manifest's file list left out: it can be long)."""
         summary = {k: v for k, v in self.manifest.items() if k != "files"}
-        return {"path": str(self.path), "sha256": self.sha256, "release_id": self.release_id, "app": self.app,
-                "size": self.path.stat().st_size, "files": len(self.manifest["files"]), "manifest": summary}  # fmt: skip
+        return {
+            "path": str(self.path),
+            "sha256": self.sha256,
+            "release_id": self.release_id,
+            "app": self.app,
+            "size": self.path.stat().st_size,
+            "files": len(self.manifest["files"]),
+            "manifest": summary,
+        }
 
 
 @dataclasses.dataclass
@@ -375,7 +382,9 @@ def _tar_entries(stage: Path) -> Iterable[tuple[str, Path]]:
         yield path.relative_to(stage).as_posix(), path
 
 
-def _tarinfo(name: str, epoch: int, *, size: int = 0, is_dir: bool = False, executable: bool = False) -> tarfile.TarInfo:
+def _tarinfo(
+    name: str, epoch: int, *, size: int = 0, is_dir: bool = False, executable: bool = False
+) -> tarfile.TarInfo:
     """A normalised tar header: root-owned, fixed mtime, only 0644/0755 modes."""
     info = tarfile.TarInfo(name)
     info.type = tarfile.DIRTYPE if is_dir else tarfile.REGTYPE
@@ -389,17 +398,19 @@ def _tarinfo(name: str, epoch: int, *, size: int = 0, is_dir: bool = False, exec
 def _write_tarball(stage: Path, manifest_bytes: bytes, dest: Path, epoch: int) -> None:
     """Write the reproducible ``.tar.gz`` (manifest first) to a temp file, then rename it into place."""
     tmp = dest.with_name(f".{dest.name}.tmp")
-    with tmp.open("wb") as raw:
-        with gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz:
-            with tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar:
-                tar.addfile(_tarinfo(MANIFEST_NAME, epoch, size=len(manifest_bytes)), io.BytesIO(manifest_bytes))
-                for name, path in _tar_entries(stage):
-                    if path.is_dir():
-                        tar.addfile(_tarinfo(name, epoch, is_dir=True))
-                        continue
-                    info = _tarinfo(name, epoch, size=path.stat().st_size, executable=os.access(path, os.X_OK))
-                    with path.open("rb") as fh:
-                        tar.addfile(info, fh)
+    with (
+        tmp.open("wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=9) as gz,
+        tarfile.open(fileobj=gz, mode="w", format=tarfile.GNU_FORMAT) as tar,
+    ):
+        tar.addfile(_tarinfo(MANIFEST_NAME, epoch, size=len(manifest_bytes)), io.BytesIO(manifest_bytes))
+        for name, path in _tar_entries(stage):
+            if path.is_dir():
+                tar.addfile(_tarinfo(name, epoch, is_dir=True))
+                continue
+            info = _tarinfo(name, epoch, size=path.stat().st_size, executable=os.access(path, os.X_OK))
+            with path.open("rb") as fh:
+                tar.addfile(info, fh)
     os.replace(tmp, dest)
 
 
@@ -419,7 +430,9 @@ def read_manifest(artifact_path: str | os.PathLike[str]) -> dict[str, Any]:
 def _stage_static(src: AppSource, stage: Path) -> None:
     """Copy the app's static files to ``static/`` in the artifact."""
     if src.static_dir is not None:
-        shutil.copytree(src.static_dir, stage / "static", ignore=lambda d, names: [n for n in names if n.startswith(".")])
+        shutil.copytree(
+            src.static_dir, stage / "static", ignore=lambda d, names: [n for n in names if n.startswith(".")]
+        )
 
 
 def build(

@@ -1,0 +1,351 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright: flaskfleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+DOCUMENTATION = r"""
+---
+module: release
+short_description: Stage, activate, roll back and prune releases of a Python web app on a host
+version_added: 0.1.0
+description:
+  - Manages the release layout C(<base_dir>/<app>/) on the managed host, C(releases/<release_id>/)
+    (unpacked artifact and its C(venv/)), C(shared/) (persistent data, owned by the app user),
+    C(artifacts/) and the C(current) symlink.
+  - O(state=staged) verifies an artifact built by C(flaskfleet.artifact) (sha256 of every file,
+    no missing or extra files, no absolute paths, path traversal or links), unpacks it into
+    C(releases/.<release_id>.partial), builds the venv offline
+    (C(pip install --no-index --find-links wheels/)), links O(shared_paths), writes the completion
+    marker C(.flaskfleet-release.json) last and renames the directory to C(releases/<release_id>).
+    C(current) can therefore never point at a half-built release. A leftover C(.partial) directory
+    of a crashed run is removed and rebuilt; a failure removes what it built.
+  - O(state=active) points C(current) at a complete release atomically (new symlink, renamed over
+    the old one).
+  - O(state=rolled_back) activates O(release_id), or by default the newest complete release older
+    than the current one.
+  - O(state=pruned) removes old releases (and their artifacts) beyond O(keep_releases), never the
+    current release, its rollback target, nor those in O(protect).
+  - O(state=absent) removes one release; the current release is refused.
+  - Needs only the Python standard library on the host, and C(python3-venv).
+author:
+  - flaskfleet developers (@flaskfleet)
+extends_documentation_fragment:
+  - action_common_attributes
+attributes:
+  check_mode:
+    support: full
+    details: In check mode the artifact is still verified (read only); nothing is written.
+  diff_mode:
+    support: full
+    details: Reports C(current) and the list of complete releases before and after.
+  platform:
+    platforms: posix
+options:
+  app:
+    description:
+      - Name of the app; the layout lives in O(base_dir)/O(app).
+      - Lowercase letters, digits, C(-) and C(_).
+    type: str
+    required: true
+  base_dir:
+    description: Root of all apps' layouts.
+    type: path
+    default: /srv
+  state:
+    description:
+      - V(staged) builds the release, V(active) makes it current, V(rolled_back) returns to an older
+        release, V(pruned) removes old ones, V(absent) removes one release.
+    type: str
+    choices: [staged, active, rolled_back, pruned, absent]
+    default: staged
+  release_id:
+    description:
+      - The release, C(YYYYMMDDTHHMMSSZ) optionally followed by C(-<suffix>).
+      - Required for O(state=staged), O(state=active) and O(state=absent).
+      - For O(state=rolled_back), defaults to the newest complete release older than the current one.
+    type: str
+  artifact:
+    description:
+      - Path of the artifact C(.tar.gz) on the host, usually C(<base_dir>/<app>/artifacts/<release_id>.tar.gz).
+      - Required for O(state=staged) unless the release is already staged.
+    type: path
+  owner:
+    description:
+      - User the app runs as. Owns C(shared/) and the O(shared_paths) directories (writable).
+      - Release code stays owned by the user running the module, so the app cannot change it.
+      - Omit to leave ownership alone (for example when not running as root).
+    type: str
+  group:
+    description:
+      - Group of the release tree and C(shared/). Defaults to the primary group of O(owner).
+    type: str
+  python:
+    description:
+      - Python interpreter that creates the release's venv (C(python -m venv)).
+      - Defaults to the interpreter running this module.
+    type: path
+  shared_paths:
+    description:
+      - Directories under C(shared/) linked into each release at the same relative path (created
+        when missing, owned by O(owner)).
+    type: list
+    elements: str
+    default: []
+  keep_releases:
+    description: How many of the newest complete releases O(state=pruned) keeps.
+    type: int
+    default: 5
+  protect:
+    description: Release ids O(state=pruned) never removes.
+    type: list
+    elements: str
+    default: []
+notes:
+  - Release ids sort by time; "older" and "newest" refer to that order.
+  - Run one deploy at a time per host; M(flaskfleet.cloud.deploy_lock) enforces it.
+seealso:
+  - module: flaskfleet.cloud.deploy_lock
+  - name: Release layout contract
+    description: docs/architecture.md in the flaskfleet repository.
+    link: https://github.com/flaskfleet/flaskfleet/blob/main/docs/architecture.md
+"""
+
+EXAMPLES = r"""
+- name: Stage the uploaded release
+  flaskfleet.cloud.release:
+    app: hello
+    release_id: 20261129T101500Z
+    artifact: /srv/hello/artifacts/20261129T101500Z.tar.gz
+    owner: hello
+    group: hello
+    python: /usr/bin/python3
+    shared_paths: [data, log]
+    state: staged
+  register: staged
+
+- name: Make it the current release
+  flaskfleet.cloud.release:
+    app: hello
+    release_id: 20261129T101500Z
+    state: active
+
+- name: Roll back to the previous release
+  flaskfleet.cloud.release:
+    app: hello
+    state: rolled_back
+
+- name: Keep the five newest releases
+  flaskfleet.cloud.release:
+    app: hello
+    state: pruned
+    keep_releases: 5
+    protect: ["{{ staged.release_id }}"]
+
+- name: Remove a release that failed its health check
+  flaskfleet.cloud.release:
+    app: hello
+    release_id: 20261129T101500Z
+    state: absent
+"""
+
+RETURN = r"""
+release_id:
+  description: The release the task acted on (for V(rolled_back), the release rolled back to).
+  returned: when a release is concerned
+  type: str
+  sample: 20261129T101500Z
+release_path:
+  description: Directory of that release.
+  returned: when a release is concerned
+  type: str
+  sample: /srv/hello/releases/20261129T101500Z
+venv_path:
+  description: The release's virtualenv.
+  returned: when a release is concerned
+  type: str
+  sample: /srv/hello/releases/20261129T101500Z/venv
+current:
+  description: The current release after the task (in check mode, as it would be), or null.
+  returned: always
+  type: str
+  sample: 20261129T101500Z
+previous:
+  description: The newest complete release older than RV(current), the default rollback target, or null.
+  returned: always
+  type: str
+  sample: 20261128T090000Z
+replaced:
+  description: The release that was current before this task, when the task changed C(current).
+  returned: always
+  type: str
+  sample: 20261128T090000Z
+releases:
+  description: Complete releases after the task, oldest first.
+  returned: always
+  type: list
+  elements: str
+  sample: [20261128T090000Z, 20261129T101500Z]
+pruned:
+  description: Releases removed by O(state=pruned) (or that would be, in check mode).
+  returned: always
+  type: list
+  elements: str
+  sample: [20261120T080000Z]
+leftovers:
+  description: Half-built or half-removed directories of crashed runs removed by O(state=pruned).
+  returned: always
+  type: list
+  elements: str
+  sample: [.20261127T080000Z.partial]
+manifest:
+  description: What the release holds, from its artifact's manifest (absent in check mode before staging).
+  returned: when a release is concerned
+  type: dict
+  contains:
+    app:
+      description: App name.
+      type: str
+      sample: hello
+    version:
+      description: App version.
+      type: str
+      sample: 0.1.0
+    wsgi:
+      description: WSGI entry point.
+      type: str
+      sample: hello:create_app()
+    static:
+      description: Directory of static files inside the release, or null.
+      type: str
+      sample: static
+  sample: {"app": "hello", "version": "0.1.0", "wsgi": "hello:create_app()", "static": "static"}
+layout:
+  description: Paths of the app's layout on the host.
+  returned: always
+  type: dict
+  sample:
+    root: /srv/hello
+    releases: /srv/hello/releases
+    shared: /srv/hello/shared
+    artifacts: /srv/hello/artifacts
+    current: /srv/hello/current
+    lock: /srv/hello/.deploy.lock
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
+    Layout,
+    ReleaseError,
+    activate,
+    prune,
+    remove_release,
+    resolve_owner,
+    rollback_target,
+    stage,
+    verify_artifact,
+)
+
+MANIFEST_KEYS = ("app", "version", "wsgi", "static")
+
+
+def _manifest(layout, release_id, artifact):
+    """The release's manifest summary: from its marker, else (check mode) from the artifact."""
+    data = layout.read_marker(release_id)
+    if not data and artifact:
+        data = verify_artifact(artifact, layout.app, release_id)[0]
+    return dict((k, data.get(k)) for k in MANIFEST_KEYS) if data else {}
+
+
+def _apply(module, layout):
+    """Carry out ``state``; returns ``(changed, release_id, pruned, leftovers)``."""
+    p, check = module.params, module.check_mode
+    state, release_id = p["state"], p["release_id"]
+    if state == "staged":
+        owner_ids = resolve_owner(p["owner"], p["group"])
+        changed = stage(layout, release_id, p["artifact"], check, python=p["python"],
+                        shared_paths=p["shared_paths"], owner_ids=owner_ids)  # fmt: skip
+        return changed, release_id, [], []
+    if state in ("active", "rolled_back"):
+        release_id = release_id if state == "active" else rollback_target(layout, release_id)
+        return activate(layout, release_id, check), release_id, [], []
+    if state == "absent":
+        return remove_release(layout, release_id, check), release_id, [], []
+    pruned, leftovers = prune(layout, p["keep_releases"], p["protect"], check)
+    return bool(pruned or leftovers), None, pruned, leftovers
+
+
+def _predicted(before, state, release_id, pruned, changed):
+    """The status check mode would leave: the module predicts, it does not write."""
+    after = dict(before, releases=list(before["releases"]))
+    if changed and state == "staged":
+        after["releases"] = sorted(set(after["releases"]) | set([release_id]))
+    if changed and state in ("active", "rolled_back"):
+        after["current"] = release_id
+    if state in ("absent", "pruned"):
+        after["releases"] = [r for r in after["releases"] if r not in set(pruned) | set([release_id])]
+    older = [r for r in after["releases"] if after["current"] and r < after["current"]]
+    after["previous"] = older[-1] if older else None
+    return after
+
+
+def _result(module, layout, before, outcome):
+    """Build the module result, including diff when asked."""
+    changed, release_id, pruned, leftovers = outcome
+    p = module.params
+    after = layout.status()
+    if module.check_mode:
+        after = _predicted(before, p["state"], release_id, pruned, changed)
+    replaced = before["current"] if after["current"] != before["current"] else None
+    result = dict(changed=changed, pruned=pruned, leftovers=leftovers, replaced=replaced, **after)
+    result["layout"] = dict(
+        root=layout.root,
+        releases=layout.releases_dir,
+        shared=layout.shared_dir,
+        artifacts=layout.artifacts_dir,
+        current=layout.current_link,
+        lock=layout.lock_path,
+    )
+    if release_id:
+        path = layout.release_path(release_id)
+        result.update(release_id=release_id, release_path=path, venv_path=path + "/venv")
+        if p["state"] != "absent":
+            result["manifest"] = _manifest(layout, release_id, p["artifact"])
+    if module._diff:
+        keys = ("current", "releases")
+        result["diff"] = dict(before=dict((k, before[k]) for k in keys), after=dict((k, after[k]) for k in keys))
+    return result
+
+
+def main():
+    """Entry point: observe the layout, apply ``state``, report."""
+    module = AnsibleModule(
+        argument_spec=dict(
+            app=dict(type="str", required=True),
+            base_dir=dict(type="path", default="/srv"),
+            state=dict(type="str", default="staged", choices=["staged", "active", "rolled_back", "pruned", "absent"]),
+            release_id=dict(type="str"),
+            artifact=dict(type="path"),
+            owner=dict(type="str"),
+            group=dict(type="str"),
+            python=dict(type="path"),
+            shared_paths=dict(type="list", elements="str", default=[]),
+            keep_releases=dict(type="int", default=5),
+            protect=dict(type="list", elements="str", default=[]),
+        ),
+        required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent")],
+        supports_check_mode=True,
+    )
+    try:
+        layout = Layout(module.params["base_dir"], module.params["app"])
+        before = layout.status()
+        module.exit_json(**_result(module, layout, before, _apply(module, layout)))
+    except ReleaseError as exc:
+        module.fail_json(msg=str(exc))
+
+
+if __name__ == "__main__":
+    main()
