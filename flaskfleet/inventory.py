@@ -1,0 +1,370 @@
+"""One inventory for Ansible and Fabric: read it with ``ansible-inventory``, resolve patterns, connect.
+
+The inventory is whatever Ansible reads (a ``*.fleet.yml`` plugin config, static YAML or INI), so
+both front ends always see the same hosts. Host patterns follow Ansible's rules
+(https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html): ``web``,
+``web:&prod``, ``web:!db``, ``host1,host2``, ``all``/``*``, globs ``web-*`` and regexes ``~web-[12]``.
+Connections check host keys strictly against the known_hosts file named in the host's
+``ansible_ssh_common_args`` (or the project's), with paramiko's ``RejectPolicy``.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import paramiko
+from fabric import Config as FabricConfig
+from fabric import Connection
+
+
+class InventoryError(Exception):
+    """The inventory cannot be read or a pattern matches nothing; the message says what to fix."""
+
+
+class HostKeyError(Exception):
+    """A host's key is unknown or changed; the message says how to trust the host."""
+
+
+@dataclass(frozen=True)
+class Host:
+    """One inventory host and what we need to reach it over SSH."""
+
+    name: str
+    address: str
+    port: int = 22
+    user: str | None = None
+    key_file: str | None = None
+    known_hosts: str | None = None
+    groups: tuple[str, ...] = ()
+    vars: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def endpoint(self) -> str:
+        """``address`` or ``[address]:port``, as it appears in known_hosts."""
+        return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
+
+    def public(self) -> dict[str, Any]:
+        """What ``invoke hosts --json`` shows for this host."""
+        return {
+            "name": self.name,
+            "address": self.address,
+            "port": self.port,
+            "user": self.user,
+            "groups": list(self.groups),
+            "provider": self.vars.get("flaskfleet_provider"),
+            "app": self.vars.get("flaskfleet_app"),
+        }
+
+
+def _natural_key(name: str) -> list[Any]:
+    """Sort ``web-2`` before ``web-10``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
+
+
+def _ssh_options(common_args: str) -> dict[str, str]:
+    """The ``-o Key=Value`` options of an ``ansible_ssh_common_args`` string, keys lower-cased."""
+    options: dict[str, str] = {}
+    words = shlex.split(common_args or "")
+    for index, word in enumerate(words):
+        if word == "-o" and index + 1 < len(words):
+            word = "-o" + words[index + 1]
+        if word.startswith("-o") and "=" in word:
+            key, _, value = word[2:].partition("=")
+            options[key.strip().lower()] = value.strip()
+    return options
+
+
+def ansible_inventory_binary() -> str:
+    """``ansible-inventory`` next to our interpreter (the venv) or on PATH."""
+    beside = Path(sys.executable).parent / "ansible-inventory"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("ansible-inventory")
+    if not found:
+        raise InventoryError("ansible-inventory not found; install ansible-core in this environment")
+    return found
+
+
+def _last_error_line(stderr: str) -> str:
+    """The most telling line of ansible-inventory's stderr."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    for line in lines:
+        if line.startswith(("ERROR", "[ERROR]")):
+            return line
+    for line in lines:
+        if "WARNING" in line and ("Unable to parse" in line or "Failed to parse" in line):
+            return line
+    return lines[-1] if lines else "no output"
+
+
+def read_inventory_json(source: str, timeout: float = 120) -> dict[str, Any]:
+    """Run ``ansible-inventory -i SOURCE --list`` and return its JSON.
+
+    :raises InventoryError: missing source, Ansible failing to parse it, or no hosts at all.
+    """
+    if "," not in source and not Path(source).exists():
+        raise InventoryError(f"inventory {source} not found; create it or pass --inventory PATH")
+    cmd = [ansible_inventory_binary(), "-i", source, "--list"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise InventoryError(f"ansible-inventory -i {source} did not answer within {timeout:.0f} s") from exc
+    # NOTE: ansible-inventory exits 0 with an empty inventory when it cannot parse a source, so the
+    # warning on stderr is the only sign; treat "unable to parse" as fatal.
+    if proc.returncode != 0 or "Unable to parse" in proc.stderr or "Failed to parse" in proc.stderr:
+        raise InventoryError(f"cannot read inventory {source}: {_last_error_line(proc.stderr)}")
+    try:
+        return json.loads(proc.stdout)
+    except json.JSONDecodeError as exc:
+        raise InventoryError(f"ansible-inventory -i {source} printed no JSON: {exc}") from exc
+
+
+def split_pattern(pattern: str) -> list[str]:
+    """Split a host pattern into terms: on commas when there are any, else on colons outside ``[]``.
+
+    This is Ansible's rule; it keeps ``web[1:3]`` whole.
+    """
+    pattern = (pattern or "").strip()
+    if "," in pattern:
+        return [t.strip() for t in pattern.split(",") if t.strip()]
+    terms, depth, current = [], 0, ""
+    for char in pattern:
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if char == ":" and depth == 0:
+            terms.append(current)
+            current = ""
+        else:
+            current += char
+    terms.append(current)
+    return [t.strip() for t in terms if t.strip()]
+
+
+class Inventory:
+    """Hosts and groups of an Ansible inventory, with Ansible's pattern rules."""
+
+    def __init__(self, data: dict[str, Any], default_known_hosts: str | None = None, default_key: str | None = None):
+        """Build from ``ansible-inventory --list`` output.
+
+        :param default_known_hosts: known_hosts to use when a host's ssh args name none.
+        :param default_key: private key to use when a host names none.
+        """
+        self._data = data
+        self._default_known_hosts = default_known_hosts
+        self._default_key = default_key
+        self.groups: dict[str, list[str]] = {}
+        self._resolve_group("all", set())
+        hostvars = data.get("_meta", {}).get("hostvars", {})
+        for name in self.groups.get("all", []):
+            hostvars.setdefault(name, {})
+        member_of: dict[str, list[str]] = {}
+        for group, members in self.groups.items():
+            for host in members:
+                member_of.setdefault(host, []).append(group)
+        self.hosts: dict[str, Host] = {
+            name: self._host(name, hostvars[name], member_of.get(name, []))
+            for name in sorted(hostvars, key=_natural_key)
+        }
+
+    @classmethod
+    def load(cls, source: str, default_known_hosts: str | None = None, default_key: str | None = None) -> Inventory:
+        """Read an inventory source the way Ansible does."""
+        return cls(read_inventory_json(source), default_known_hosts, default_key)
+
+    def _resolve_group(self, group: str, seen: set[str]) -> list[str]:
+        """All hosts of ``group`` including its children's (cycle safe), memoised in ``groups``."""
+        if group in self.groups:
+            return self.groups[group]
+        if group in seen:
+            return []
+        seen.add(group)
+        entry = self._data.get(group, {})
+        members = list(entry.get("hosts", []))
+        for child in entry.get("children", []):
+            members.extend(self._resolve_group(child, seen))
+        unique = sorted(dict.fromkeys(members), key=_natural_key)
+        self.groups[group] = unique
+        return unique
+
+    def _host(self, name: str, hostvars: dict[str, Any], groups: list[str]) -> Host:
+        """A :class:`Host` from its hostvars."""
+        options = _ssh_options(str(hostvars.get("ansible_ssh_common_args", "")))
+        known_hosts = options.get("userknownhostsfile") or self._default_known_hosts
+        key_file = hostvars.get("ansible_ssh_private_key_file") or hostvars.get("ansible_private_key_file")
+        return Host(
+            name=name,
+            address=str(hostvars.get("ansible_host", name)),
+            port=int(hostvars.get("ansible_port", hostvars.get("ansible_ssh_port", 22))),
+            user=hostvars.get("ansible_user") or hostvars.get("ansible_ssh_user"),
+            key_file=str(key_file) if key_file else self._default_key,
+            known_hosts=known_hosts,
+            groups=tuple(sorted(g for g in groups if g != "all")),
+            vars=dict(hostvars),
+        )
+
+    def _match_term(self, term: str) -> list[str]:
+        """Hosts matched by one pattern term (no ``&``/``!`` prefix)."""
+        if term in ("all", "*"):
+            return list(self.hosts)
+        if term in self.groups:
+            return list(self.groups[term])
+        if term in self.hosts:
+            return [term]
+        subscript = re.fullmatch(r"(.+)\[(-?\d+)(?::(-?\d*))?\]", term)
+        if subscript and subscript.group(1) in self.groups:
+            return self._subscript(subscript)
+        if term.startswith("~"):
+            regex = re.compile(term[1:])
+            matcher = regex.match
+        else:
+            matcher = re.compile(fnmatch.translate(term)).match
+        names = [h for h in self.hosts if matcher(h)]
+        for group, members in self.groups.items():
+            if matcher(group):
+                names.extend(members)
+        return list(dict.fromkeys(names))
+
+    def _subscript(self, match: re.Match[str]) -> list[str]:
+        """``group[0]`` and ``group[1:3]`` (inclusive end, as in Ansible)."""
+        members = self.groups[match.group(1)]
+        start = int(match.group(2))
+        if match.group(3) is None:
+            return members[start : start + 1] if start != -1 else members[-1:]
+        end = int(match.group(3)) if match.group(3) else len(members) - 1
+        return members[start : end + 1]
+
+    def select(self, pattern: str) -> list[Host]:
+        """Hosts matching an Ansible host pattern, in inventory order.
+
+        Union terms first, then ``&`` intersections, then ``!`` exclusions, as Ansible does.
+
+        :raises InventoryError: when a term matches nothing or the result is empty.
+        """
+        terms = split_pattern(pattern)
+        if not terms:
+            raise InventoryError("empty host pattern; pass -H PATTERN (e.g. web, all, web:&prod)")
+        selected: list[str] = []
+        intersections: list[set[str]] = []
+        exclusions: set[str] = set()
+        for term in terms:
+            kind, name = (term[0], term[1:]) if term[0] in "&!" else ("", term)
+            matched = self._match_term(name)
+            if not matched and kind != "!":
+                raise InventoryError(
+                    f"host pattern {name!r} matches no host or group in the inventory; "
+                    f"groups: {', '.join(sorted(g for g in self.groups if g != 'ungrouped')) or 'none'}"
+                )
+            if kind == "&":
+                intersections.append(set(matched))
+            elif kind == "!":
+                exclusions.update(matched)
+            else:
+                selected.extend(matched)
+        chosen = [h for h in dict.fromkeys(selected) if all(h in s for s in intersections) and h not in exclusions]
+        if not chosen:
+            raise InventoryError(f"host pattern {pattern!r} leaves no hosts after its & and ! terms")
+        return [self.hosts[name] for name in sorted(chosen, key=_natural_key)]
+
+
+class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
+    """Refuse a host whose key is not in known_hosts, saying how to trust it."""
+
+    def __init__(self, host: Host):
+        self._host = host
+
+    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
+        """Raise :class:`HostKeyError` (paramiko's ``RejectPolicy`` with a useful message)."""
+        raise HostKeyError(unknown_key_message(self._host, key))
+
+
+def _trust_hint(host: Host) -> str:
+    """How to (re)trust a host after checking its key out of band."""
+    known = host.known_hosts or "~/.ssh/known_hosts"
+    return (
+        f"re-provision it (records the new key) or, after verifying the key, "
+        f"ssh-keygen -f {known} -R '{host.endpoint}' && ssh-keyscan -p {host.port} {host.address} >> {known}"
+    )
+
+
+def unknown_key_message(host: Host, key: paramiko.PKey) -> str:
+    """The refusal text for a host whose key is not in known_hosts."""
+    return (
+        f"{host.name}: host key for {host.endpoint} is not in {host.known_hosts or 'known_hosts'} "
+        f"({key.get_name()} {key.fingerprint}); refusing to connect. To trust it, {_trust_hint(host)}"
+    )
+
+
+def changed_key_message(host: Host, exc: paramiko.BadHostKeyException) -> str:
+    """The refusal text for a host whose key changed."""
+    return (
+        f"{host.name}: HOST KEY CHANGED for {host.endpoint} (got {exc.key.get_name()} {exc.key.fingerprint}, "
+        f"{host.known_hosts} has {exc.expected_key.fingerprint}); refusing to connect, nothing was run. "
+        f"If the host was rebuilt, {_trust_hint(host)}"
+    )
+
+
+_PKEYS: dict[str, paramiko.PKey] = {}
+
+
+def _private_key(path: str) -> paramiko.PKey:
+    """Load a private key once per process (50 hosts share one key: parse it once)."""
+    if path not in _PKEYS:
+        try:
+            _PKEYS[path] = paramiko.PKey.from_path(path)
+        except FileNotFoundError as exc:
+            raise InventoryError(
+                f"SSH key {path} not found; run `make setup` or set ansible_ssh_private_key_file"
+            ) from exc
+        except (paramiko.SSHException, ValueError) as exc:
+            raise InventoryError(f"cannot read SSH key {path}: {exc}") from exc
+    return _PKEYS[path]
+
+
+def connect(host: Host, connect_timeout: float = 10, config: FabricConfig | None = None) -> Connection:
+    """A Fabric Connection to ``host`` that checks its key strictly; not opened yet.
+
+    Agent and ~/.ssh keys are not tried (``look_for_keys=False``): the inventory names the key, and
+    trying others first costs a round trip each and can trip MaxAuthTries.
+    """
+    connect_kwargs: dict[str, Any] = {
+        "allow_agent": False,
+        "look_for_keys": False,
+        "banner_timeout": connect_timeout,
+        "auth_timeout": connect_timeout,
+    }
+    if host.key_file:
+        connect_kwargs["pkey"] = _private_key(host.key_file)
+    # lazy: no ~/.ssh/config or /etc/ssh/ssh_config; the inventory is the one source of truth.
+    config = config or FabricConfig(lazy=True)
+    conn = Connection(
+        host.address,
+        user=host.user,
+        port=host.port,
+        config=config,
+        connect_timeout=connect_timeout,
+        connect_kwargs=connect_kwargs,
+    )
+    client = conn.client
+    client.set_missing_host_key_policy(_RefuseUnknownHost(host))
+    if host.known_hosts and Path(host.known_hosts).exists():
+        # get_host_keys().load, not load_host_keys: the latter would write keys back on save.
+        client.get_host_keys().load(host.known_hosts)
+    return conn
+
+
+def open_connection(host: Host, conn: Connection) -> Connection:
+    """Open ``conn``, turning host key problems into :class:`HostKeyError`."""
+    try:
+        conn.open()
+    except paramiko.BadHostKeyException as exc:
+        conn.close()
+        raise HostKeyError(changed_key_message(host, exc)) from exc
+    return conn
