@@ -46,8 +46,8 @@ options:
         name is the same.
       - Container names are unique per Docker engine, so two apps on one engine need different names.
       - Letters, digits and C(-); at most 50 characters.
+      - Required unless O(state=absent); with O(state=absent) and no O(name), every host of O(app) is removed.
     type: str
-    required: true
   app:
     description:
       - The application the hosts belong to (label C(flaskfleet.app)). Hosts are matched by O(app) and O(name).
@@ -98,7 +98,7 @@ options:
   state:
     description:
       - V(present) makes exactly O(count) hosts exist and run.
-      - V(absent) removes every host of O(app) and O(name).
+      - V(absent) removes every host of O(app) and O(name) (of O(app) when O(name) is not set).
       - V(restarted) restarts every host of O(app) and O(name) (always reports a change when there is one).
     type: str
     choices: [present, absent, restarted]
@@ -163,6 +163,12 @@ EXAMPLES = r"""
 - name: Remove all web hosts of the app
   flaskfleet.cloud.docker_host:
     name: web
+    app: hello
+    state: absent
+  delegate_to: localhost
+
+- name: Remove every host of the app, whatever its name
+  flaskfleet.cloud.docker_host:
     app: hello
     state: absent
   delegate_to: localhost
@@ -335,7 +341,7 @@ def check_params(params: dict) -> list:
     except ValueError as exc:
         problems.append(str(exc))
         params["count"] = None
-    if not NAME_PATTERN.match(params["name"]):
+    if params.get("name") is not None and not NAME_PATTERN.match(params["name"]):
         problems.append(
             "name %r is not a valid host name: use letters, digits and '-', at most 50 (e.g. web)" % params["name"]
         )
@@ -362,7 +368,7 @@ class DockerHostFleet:
         self.module = module
         self.params = module.params
         self.name = self.params["name"]
-        self.group = self.params["group"] or self.name
+        self.group = self.params["group"] or self.name or ""
         self.public_key = public_key
         self.ports = sorted(set(self.params["published_ports"] or []) - {22})
         self.result = dict(changed=False, hosts=[], created=[], removed=[], restarted=[])
@@ -585,10 +591,12 @@ def run_module(module: DockerHostsModule) -> dict:
     problems = check_params(module.params)
     if problems:
         module.fail_json(msg="; ".join(problems))
-    try:
-        public_key = read_public_key(module.params)
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
+    public_key = None
+    if module.params["state"] != "absent":
+        try:
+            public_key = read_public_key(module.params)
+        except ValueError as exc:
+            module.fail_json(msg=str(exc))
     fleet = DockerHostFleet(module, public_key)
     return getattr(fleet, module.params["state"])()
 
@@ -597,7 +605,7 @@ def main() -> None:
     """Entry point: build the module, run it, turn Docker errors into one-line failures."""
     module = DockerHostsModule(
         argument_spec=dict(
-            name=dict(type="str", required=True),
+            name=dict(type="str"),
             app=dict(type="str", required=True),
             group=dict(type="str"),
             count=dict(type="raw"),
@@ -612,7 +620,8 @@ def main() -> None:
         ),
         mutually_exclusive=[("ssh_public_key", "ssh_public_key_file")],
         required_if=[
-            ("state", "present", ("count",)),
+            ("state", "present", ("name", "count")),
+            ("state", "restarted", ("name",)),
             ("state", "present", ("ssh_public_key", "ssh_public_key_file"), True),
         ],
         supports_check_mode=True,
