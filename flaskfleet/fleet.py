@@ -72,21 +72,24 @@ class HostResult:
 
 def describe_error(exc: BaseException, connect_timeout: float) -> str:
     """A one-line reason for a host failure, without a traceback."""
+    text = str(exc)
     if isinstance(exc, HostKeyError | InventoryError | FleetError):
-        return str(exc)
+        return text
     if isinstance(exc, paramiko.AuthenticationException):
-        return f"authentication failed ({exc}); check ansible_user and the SSH key"
-    if isinstance(exc, socket.timeout | TimeoutError):
-        return f"no answer within {connect_timeout:g} s (host down or hung)"
+        return f"authentication failed ({text}); check ansible_user and the SSH key"
+    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
+        address = next(iter(exc.errors), ("?", "?"))
+        return f"connection refused on {address[0]}:{address[1]} (host stopped or sshd not running)"
     if isinstance(exc, ConnectionRefusedError):
         return "connection refused (host stopped or sshd not running)"
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        return f"cannot connect: {exc.strerror or exc}"
-    if isinstance(exc, paramiko.SSHException) and "banner" in str(exc).lower():
-        return f"no SSH banner within {connect_timeout:g} s (host hung or not an SSH server)"
+    hung = ("banner", "no existing session", "timed out", "timeout")
+    if isinstance(exc, socket.timeout | TimeoutError) or (
+        isinstance(exc, paramiko.SSHException) and any(word in text.lower() for word in hung)
+    ):
+        return f"no SSH answer within {connect_timeout:g} s (host down or hung)"
     if isinstance(exc, EOFError | ConnectionResetError | BrokenPipeError):
         return "connection lost"
-    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
 
 
 def sudo_wrap(command: str) -> str:
@@ -244,8 +247,8 @@ class Fleet:
         started = time.monotonic()
         try:
             result = work(host, self.connection(host, deadline), deadline)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes that host's result
-            reason = describe_error(exc, self.connect_timeout)
+        except Exception as exc:
+            reason = describe_error(exc, min(self.connect_timeout, self.timeout))
             self._forget(host, reason, unreachable=not isinstance(exc, CommandTimeout | HostUnreachable))
             result = HostResult(host=host.name, ok=False, error=reason)
         result.duration = time.monotonic() - started

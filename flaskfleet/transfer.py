@@ -18,6 +18,7 @@ directories use SFTP over the host's already open connection.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -306,11 +307,9 @@ def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> 
     """Best effort: remove temp files of a failed upload (the host may be gone)."""
     if not temps or conn.transport is None or not conn.transport.is_active():
         return
-    try:
-        exec_command(conn.transport, f"cd {shlex.quote(root)} && rm -f -- {' '.join(map(shlex.quote, temps))}",
-                     min(deadline, time.monotonic() + 5))  # fmt: skip
-    except Exception:  # noqa: BLE001, S110 - cleanup must not hide the real error
-        pass
+    command = f"cd {shlex.quote(root)} && rm -f -- {' '.join(map(shlex.quote, temps))}"
+    with contextlib.suppress(Exception):  # cleanup must never hide the real error
+        exec_command(conn.transport, command, min(deadline, time.monotonic() + 5))
 
 
 _LIST_SCRIPT = r"""
@@ -330,7 +329,7 @@ def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[boo
     stats_part, _, sums_part = rest.partition("==\n")
     sizes, modes = {}, []
     for line in stats_part.splitlines():
-        mode, size, name = (line.split(" ", 2) + ["", ""])[:3]
+        mode, size, name = [*line.split(" ", 2), "", ""][:3]
         if name:
             sizes[name.removeprefix("./")] = int(size)
             modes.append(f"{mode} {name}")

@@ -88,8 +88,8 @@ class LocalHosts:
     def authorize(self, name: str) -> None:
         """Install the project's public key for ``admin`` (what provisioning does)."""
         pub = self.key_file.with_suffix(".pub").read_text().strip()
-        self.exec(name, f"printf '%s\\n' '{pub}' > /home/admin/.ssh/authorized_keys && "
-                        "chown admin:admin /home/admin/.ssh/authorized_keys && chmod 600 /home/admin/.ssh/authorized_keys")  # fmt: skip
+        keys = "/home/admin/.ssh/authorized_keys"
+        self.exec(name, f"printf '%s\\n' '{pub}' > {keys} && chown admin:admin {keys} && chmod 600 {keys}")
 
     def write_known_hosts(self, keys: dict[str, str] | None = None) -> None:
         """Record the hosts' keys (or the given ones) in our known_hosts file."""

@@ -1,0 +1,553 @@
+"""The flaskfleet invoke tasks. In your own ``tasks.py``: ``from flaskfleet.tasks import ns``.
+
+Every task reads its settings from ``c.flaskfleet`` (see :mod:`flaskfleet.config`), lets its
+flags override them, and turns user errors into ``Exit("one line")``: no tracebacks for a wrong
+pattern, a missing inventory or a bad path. Anything that changes a release (deploy, rollback,
+provision, teardown) drives the collection's playbooks, so the release logic exists once.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from invoke import Collection, Context, Exit, Task, task
+
+from flaskfleet import output
+from flaskfleet.config import DEFAULTS, Settings, SettingsError, settings
+from flaskfleet.fleet import Fleet, HostResult, failed, sudo_wrap
+from flaskfleet.inventory import Host, HostKeyError, Inventory, InventoryError, connect, open_connection
+from flaskfleet.transfer import LocalTree, TransferError
+
+# Short flags, the same in every task that has the argument (invoke would pick first letters).
+SHORT_FLAGS = {
+    "hosts": "H", "inventory": "i", "json": "j", "parallel": "p", "timeout": "t", "sudo": "s",
+    "app_path": "a", "app_name": "n", "follow": "f", "lines": "l", "env": "e", "to": "r", "verbose": "v",
+    "method": "m", "extra_vars": "x",
+}  # fmt: skip
+
+HELP = {
+    "hosts": "Ansible host pattern: web, all, web:&prod, web:!web-3, 'web-1,web-2', 'web-*' (default: config hosts)",
+    "inventory": "inventory source read with ansible-inventory (default: config inventory, inventory/local.fleet.yml)",
+    "json": "print machine-readable JSON instead of the table",
+    "parallel": "at most this many hosts at once (default: config parallel)",
+    "timeout": "seconds each host may take, connecting included (default: config timeout)",
+    "app_path": "directory of the app to deploy (default: config app_path, examples/hello)",
+    "app_name": "app name on the hosts (default: config app_name, else the app's project name)",
+}
+
+
+class FleetTask(Task):
+    """A Task whose arguments get our fixed short flags (``-H`` for hosts, ...)."""
+
+    def arg_opts(self, name: str, default: Any, taken_names: set[str]) -> dict[str, Any]:
+        """Invoke's options for one argument, with the short flag from :data:`SHORT_FLAGS`."""
+        opts = super().arg_opts(name, default, taken_names)
+        short = SHORT_FLAGS.get(name)
+        opts["names"] = [opts["names"][0]] + ([short] if short and short not in taken_names else [])
+        return opts
+
+
+def fleet_task(**kwargs: Any) -> Callable[[Callable[..., Any]], FleetTask]:
+    """``@task`` with :class:`FleetTask` and the shared help texts of the arguments it has."""
+
+    def decorate(fn: Callable[..., Any]) -> FleetTask:
+        params = inspect.signature(fn).parameters
+        kwargs["help"] = {k: v for k, v in {**HELP, **kwargs.get("help", {})}.items() if k in params}
+        return task(klass=FleetTask, **kwargs)(fn)
+
+    return decorate
+
+
+# -- shared steps -------------------------------------------------------------------------------
+def load_settings(c: Context, **flags: Any) -> Settings:
+    """Config plus flags, or ``Exit`` with what to fix."""
+    try:
+        return settings(c, **flags)
+    except SettingsError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+
+
+def load_inventory(s: Settings) -> Inventory:
+    """The inventory, or ``Exit`` with what to fix."""
+    try:
+        key = str(s.ssh_key) if s.ssh_key.exists() else None
+        return Inventory.load(s.inventory, default_known_hosts=str(s.known_hosts), default_key=key)
+    except InventoryError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+
+
+def select_hosts(s: Settings, pattern: str | None = None) -> list[Host]:
+    """Hosts matching ``pattern`` (default: the configured one), or ``Exit``."""
+    try:
+        return load_inventory(s).select(pattern or s.hosts)
+    except InventoryError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+
+
+def fan_out(s: Settings, hosts: list[Host], label: str, step: Callable[[Fleet], list[HostResult]]):
+    """Run ``step`` on a fleet of ``hosts`` with a progress bar; returns (results, seconds)."""
+    started = time.monotonic()
+    with output.progress(label, len(hosts)) as advance:
+        fleet = Fleet(hosts, s.parallel, s.timeout, s.connect_timeout, on_result=advance)
+        with fleet:
+            results = step(fleet)
+    return results, time.monotonic() - started
+
+
+def finish(results: Sequence[HostResult], title: str, elapsed: float, as_json: bool, show_output: bool = True):
+    """Print results (table or JSON); non-zero exit when any host failed."""
+    if as_json:
+        output.print_json([r.as_dict() for r in results])
+    else:
+        output.report(results, title, elapsed, show_output=show_output)
+    bad = failed(results)
+    if bad:
+        names = ", ".join(r.host for r in bad)
+        raise Exit(f"flaskfleet: {len(bad)} of {len(results)} hosts failed: {names}", code=1)
+
+
+def app_name_for(s: Settings, hosts: Sequence[Host] = ()) -> str:
+    """The app's name: configured, else the project's name at ``app_path``, else the hosts' ``flaskfleet_app``."""
+    if s.app_name:
+        return s.app_name
+    from flaskfleet.artifact import ArtifactError, inspect_app
+
+    with contextlib.suppress(ArtifactError, OSError):
+        return inspect_app(s.app_path).name
+    apps = {h.vars.get("flaskfleet_app") for h in hosts} - {None}
+    if len(apps) == 1:
+        return str(apps.pop())
+    raise Exit("flaskfleet: cannot tell the app name; pass --app-name NAME or set flaskfleet.app_name")
+
+
+def ansible_playbook() -> str:
+    """``ansible-playbook`` next to our interpreter (the venv) or on PATH."""
+    beside = Path(sys.executable).parent / "ansible-playbook"
+    found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
+    if not found:
+        raise Exit("flaskfleet: ansible-playbook not found; install ansible-core in this environment")
+    return found
+
+
+@contextlib.contextmanager
+def vars_file(data: dict[str, Any]) -> Iterator[str]:
+    """A 0600 temporary YAML vars file for ``-e @file``, removed afterwards (it may hold secrets)."""
+    fd, path = tempfile.mkstemp(prefix="flaskfleet-vars-", suffix=".yml")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            yaml.safe_dump(data, handle)
+        yield path
+    finally:
+        Path(path).unlink(missing_ok=True)
+
+
+def describe_vars(data: dict[str, Any], secret_keys: Sequence[str] = ("flask_app_env",)) -> str:
+    """``key=value`` pairs for the log line, secret values replaced by their count."""
+    shown = []
+    for key, value in data.items():
+        if key in secret_keys:
+            shown.append(f"{key}=<{len(value)} values masked>")
+        else:
+            shown.append(f"{key}={value}")
+    return " ".join(shown)
+
+
+def play(s: Settings, playbook: str, extra: dict[str, Any], verbose: int = 0) -> None:
+    """Run ``ansible-playbook flaskfleet.cloud.PLAYBOOK`` with vars from a 0600 file; ``Exit`` on failure."""
+    with vars_file(extra) as path:
+        cmd = [ansible_playbook(), f"flaskfleet.cloud.{playbook}", "-i", s.inventory, "-e", f"@{path}"]
+        cmd += ["-" + "v" * min(verbose, 4)] if verbose else []
+        output.console(stderr=True).print(f"flaskfleet: ansible-playbook flaskfleet.cloud.{playbook} "
+                                          f"-i {s.inventory} ({output.escape(describe_vars(extra))})")  # fmt: skip
+        code = subprocess.run(cmd, check=False).returncode
+    if code != 0:
+        raise Exit(f"flaskfleet: playbook flaskfleet.cloud.{playbook} failed (exit {code}); see its output above", code)
+
+
+def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
+    """``KEY=VALUE`` strings into a dict, or ``Exit`` naming the bad one."""
+    data = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise Exit(f"flaskfleet: {what} {pair!r} is not KEY=VALUE")
+        data[key.strip()] = value
+    return data
+
+
+def read_env_file(path: str) -> dict[str, str]:
+    """``NAME=value`` lines of a dotenv file (comments and blanks skipped), or ``Exit``."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as exc:
+        raise Exit(f"flaskfleet: cannot read env file {path}: {exc.strerror}") from None
+    pairs = [ln.removeprefix("export ").strip() for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
+    return {k: v.strip().strip("'\"") for k, v in parse_pairs(pairs, f"line in {path}:").items()}
+
+
+def app_env(names: Sequence[str], env_file: str | None) -> dict[str, str]:
+    """Secret env values for the app: from ``env_file`` and from controller env vars by name."""
+    values = read_env_file(env_file) if env_file else {}
+    for name in names:
+        if name not in os.environ:
+            raise Exit(f"flaskfleet: environment variable {name} is not set; export it or drop it from --env/app_env")
+        values[name] = os.environ[name]
+    return values
+
+
+# -- tasks --------------------------------------------------------------------------------------
+@fleet_task(help={"hosts": "Ansible host pattern to list (default: all)"})
+def hosts(c: Context, hosts: str | None = None, inventory: str | None = None, json: bool = False) -> None:
+    """List the inventory's hosts (the same ones ansible-inventory --list shows)."""
+    s = load_settings(c, inventory=inventory)
+    selected = select_hosts(s, hosts or "all")
+    if json:
+        output.print_json([h.public() for h in selected])
+        return
+    table = output.Table(box=output.box.SIMPLE_HEAD, pad_edge=False)
+    for column in ("HOST", "ADDRESS", "PORT", "USER", "GROUPS", "PROVIDER"):
+        table.add_column(column)
+    for h in selected:
+        table.add_row(
+            h.name, h.address, str(h.port), h.user or "", ",".join(h.groups), h.vars.get("flaskfleet_provider", "")
+        )
+    out = output.console()
+    out.print(table)
+    out.print(f"{len(selected)} hosts")
+
+
+@fleet_task(help={"command": "shell command to run on each host", "sudo": "run it as root (sudo -n)"})
+def run(
+    c: Context,
+    command: str,
+    hosts: str | None = None,
+    sudo: bool = False,
+    timeout: str | None = None,
+    parallel: str | None = None,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
+    """Run an ad-hoc shell command on every host matching the pattern, in parallel."""
+    if not command.strip():
+        raise Exit("flaskfleet: the command is empty; give the shell command to run")
+    s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel)
+    selected = select_hosts(s, hosts)
+    results, elapsed = fan_out(s, selected, "run", lambda fleet: fleet.run(command, sudo=sudo))
+    finish(results, f"run: {command}", elapsed, json)
+
+
+@fleet_task(
+    help={
+        "local": "local file or directory to upload",
+        "remote": "target path on the hosts (a directory's contents go into it; ending in / keeps the file name)",
+        "method": "auto (scp for big files when installed), sftp or scp (default: config transfer_method)",
+    }
+)
+def put(
+    c: Context,
+    local: str,
+    remote: str,
+    hosts: str | None = None,
+    method: str | None = None,
+    timeout: str | None = None,
+    parallel: str | None = None,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
+    """Upload a file or directory to every host: atomic, sha256-verified, skipped when unchanged."""
+    s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
+    try:
+        tree = LocalTree.scan(local)
+    except TransferError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+    if not remote.startswith("/") and not remote.startswith("~"):
+        raise Exit(f"flaskfleet: remote path {remote!r} must be absolute (start with /)")
+    selected = select_hosts(s, hosts)
+    results, elapsed = fan_out(s, selected, "put", lambda fleet: fleet.put(str(tree.root), remote, s.transfer_method))
+    finish(results, f"put {local} -> {remote}", elapsed, json, show_output=False)
+
+
+@fleet_task(
+    help={
+        "remote": "file or directory on the hosts",
+        "local": "local directory; each host's copy lands in LOCAL/<host>/ (default: fetched)",
+        "method": "auto, sftp or scp (default: config transfer_method)",
+    }
+)
+def get(
+    c: Context,
+    remote: str,
+    local: str = "fetched",
+    hosts: str | None = None,
+    method: str | None = None,
+    timeout: str | None = None,
+    parallel: str | None = None,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
+    """Download a file or directory from every host into per-host folders, sha256-verified."""
+    s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
+    if Path(local).exists() and not Path(local).is_dir():
+        raise Exit(f"flaskfleet: local path {local} exists and is not a directory")
+    selected = select_hosts(s, hosts)
+    results, elapsed = fan_out(s, selected, "get", lambda fleet: fleet.get(remote, local, s.transfer_method))
+    finish(results, f"get {remote} -> {local}/<host>/", elapsed, json, show_output=False)
+
+
+def build_artifact(s: Settings, release_id: str | None) -> Any:
+    """Build the app's artifact, or ``Exit`` with the builder's message."""
+    from flaskfleet.artifact import ArtifactError, build
+
+    if not Path(s.app_path).is_dir():
+        raise Exit(f"flaskfleet: app path {s.app_path} is not a directory; pass --app-path DIR")
+    try:
+        return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
+    except ArtifactError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+
+
+@fleet_task(
+    help={
+        "env": "name of a controller env var whose value goes into the app's env file (repeatable; never printed)",
+        "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
+        "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
+        "verbose": "pass -v to ansible-playbook (repeat for more); secrets stay masked (no_log)",
+    },
+    iterable=["env"],
+    incrementable=["verbose"],
+)
+def deploy(
+    c: Context,
+    app_path: str | None = None,
+    app_name: str | None = None,
+    hosts: str | None = None,
+    inventory: str | None = None,
+    env: list[str] | None = None,
+    env_file: str | None = None,
+    release_id: str | None = None,
+    verbose: int = 0,
+) -> None:
+    """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
+    s = load_settings(c, app_path=app_path, app_name=app_name, inventory=inventory)
+    pattern = hosts or s.hosts
+    select_hosts(s, pattern)  # fail fast on a bad pattern or inventory, before building
+    secrets = app_env([*s.app_env, *(env or [])], env_file)
+    artifact = build_artifact(s, release_id)
+    output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
+    extra: dict[str, Any] = {
+        "flask_app_name": artifact.app,
+        "flask_app_artifact": str(artifact.path),
+        "flaskfleet_hosts": pattern,
+    }
+    if secrets:
+        extra["flask_app_env"] = secrets
+    play(s, "deploy", extra, verbose)
+    output.console().print(f"deployed {artifact.app} release {artifact.release_id} to {pattern}")
+
+
+@fleet_task(
+    help={"to": "release id to return to (default: the one before the current)", "verbose": "pass -v to ansible"},
+    incrementable=["verbose"],
+)
+def rollback(
+    c: Context,
+    to: str | None = None,
+    app_name: str | None = None,
+    hosts: str | None = None,
+    inventory: str | None = None,
+    verbose: int = 0,
+) -> None:
+    """Switch the app back to the previous (or the given) release with the rollback playbook."""
+    s = load_settings(c, app_name=app_name, inventory=inventory)
+    pattern = hosts or s.hosts
+    selected = select_hosts(s, pattern)
+    extra: dict[str, Any] = {"flask_app_name": app_name_for(s, selected), "flaskfleet_hosts": pattern}
+    if to:
+        from flaskfleet.artifact import ArtifactError, validate_release_id
+
+        try:
+            extra["flask_app_rollback_to"] = validate_release_id(to)
+        except ArtifactError as exc:
+            raise Exit(f"flaskfleet: {exc}") from None
+    play(s, "rollback", extra, verbose)
+
+
+STATUS_SCRIPT = r"""
+app={app}
+cur=$(readlink "/srv/$app/current" 2>/dev/null) || {{
+  echo "release="; echo "unit=not deployed"; echo "health=-"; exit 0; }}
+id=${{cur##*/}}
+echo "release=$id"
+echo "unit=$(systemctl is-active "flaskfleet-$app@$id.service" 2>/dev/null || true)"
+echo "health=$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' --unix-socket "/run/$app/$id/gunicorn.sock" \
+  http://localhost/healthz 2>/dev/null || true)"
+echo "releases=$(ls -1 "/srv/$app/releases" 2>/dev/null | wc -l)"
+"""
+
+
+def parse_status(result: HostResult) -> HostResult:
+    """Turn the status script's ``key=value`` lines into the host's detail; healthy = active + 200."""
+    if result.exit_code is None:
+        return result
+    detail = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
+    healthy = detail.get("unit") == "active" and detail.get("health") == "200"
+    detail["healthy"] = healthy
+    result.detail, result.ok = detail, healthy
+    if not healthy:
+        result.error = "not deployed" if not detail.get("release") else "unhealthy"
+    return result
+
+
+@fleet_task()
+def status(
+    c: Context,
+    app_name: str | None = None,
+    hosts: str | None = None,
+    timeout: str | None = None,
+    inventory: str | None = None,
+    json: bool = False,
+) -> None:
+    """Show each host's live release id, unit state and health (/healthz through the release's socket)."""
+    s = load_settings(c, app_name=app_name, inventory=inventory, timeout=timeout)
+    selected = select_hosts(s, hosts)
+    app = app_name_for(s, selected)
+    script = sudo_wrap(STATUS_SCRIPT.format(app=app))
+    results, elapsed = fan_out(s, selected, "status", lambda fleet: [parse_status(r) for r in fleet.run(script)])
+    if json:
+        output.print_json([{**r.as_dict(), **r.detail, "app": app} for r in results])
+    else:
+        table = output.Table(title=f"status: {app}", box=output.box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
+        for column in ("HOST", "RELEASE", "UNIT", "HEALTH", "RELEASES", "ERROR"):
+            table.add_column(column)
+        for r in results:
+            d = r.detail
+            health = "[green]healthy[/]" if d.get("healthy") else f"[red]{d.get('health', '-')}[/]"
+            table.add_row(r.host, d.get("release") or "-", d.get("unit", "-"), health, d.get("releases", "-"),
+                          output.escape(r.error or ""))  # fmt: skip
+        output.console().print(table)
+        output.console().print(output.summary_line(results, elapsed))
+    bad = failed(results)
+    if bad:
+        raise Exit(f"flaskfleet: {len(bad)} of {len(results)} hosts not healthy: {', '.join(r.host for r in bad)}", 1)
+
+
+def one_host(s: Settings, pattern: str | None, what: str) -> Host:
+    """The single host ``pattern`` names, or ``Exit`` listing what it matched."""
+    selected = select_hosts(s, pattern)
+    if len(selected) != 1:
+        names = ", ".join(h.name for h in selected[:10])
+        raise Exit(
+            f"flaskfleet: {what} needs exactly one host; {pattern or s.hosts!r} matches {len(selected)}: {names}"
+        )
+    return selected[0]
+
+
+def open_strict(s: Settings, host: Host) -> Any:
+    """An open strict connection to ``host``, or ``Exit`` with the reason (e.g. a changed key)."""
+    try:
+        return open_connection(host, connect(host, s.connect_timeout))
+    except HostKeyError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+    except Exception as exc:
+        from flaskfleet.fleet import describe_error
+
+        raise Exit(f"flaskfleet: {host.name}: {describe_error(exc, s.connect_timeout)}") from None
+
+
+@fleet_task(help={"lines": "how many journal lines per host (default 50)", "follow": "keep streaming (one host only)"})
+def logs(
+    c: Context,
+    app_name: str | None = None,
+    hosts: str | None = None,
+    lines: int = 50,
+    follow: bool = False,
+    inventory: str | None = None,
+) -> None:
+    """Show the app units' journal on each host; --follow streams it from one host."""
+    s = load_settings(c, app_name=app_name, inventory=inventory)
+    if lines < 1:
+        raise Exit("flaskfleet: --lines must be at least 1")
+    if follow:
+        host = one_host(s, hosts, "logs --follow")
+        app = app_name_for(s, [host])
+        conn = open_strict(s, host)
+        command = sudo_wrap(f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -f")
+        with contextlib.suppress(KeyboardInterrupt):
+            conn.run(command, pty=True, warn=True)
+        return
+    selected = select_hosts(s, hosts)
+    app = app_name_for(s, selected)
+    command = f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -o short-iso"
+    results, elapsed = fan_out(s, selected, "logs", lambda fleet: fleet.sudo(command))
+    finish(results, f"logs: {app}", elapsed, as_json=False)
+
+
+@fleet_task(help={"hosts": "pattern naming exactly one host"})
+def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> None:
+    """Open an interactive shell on one host (same key and strict known_hosts as everything else)."""
+    from flaskfleet.transfer import ssh_options
+
+    s = load_settings(c, inventory=inventory)
+    host = one_host(s, hosts, "ssh")
+    conn = open_strict(s, host)  # refuses unknown/changed keys with our explanation first
+    if shutil.which("ssh"):
+        conn.close()
+        target = f"{host.user + '@' if host.user else ''}{host.address}"
+        args = ["ssh", "-p", str(host.port), *ssh_options(host, time.monotonic() + s.connect_timeout), target]
+        os.execvp("ssh", args)  # noqa: S606 - replaces this process with the user's shell session
+    conn.shell()
+
+
+@fleet_task(
+    help={
+        "extra_vars": "KEY=VALUE passed to the playbook (repeatable), e.g. -x provision_count=5",
+        "verbose": "pass -v to ansible-playbook",
+    },
+    iterable=["extra_vars"],
+    incrementable=["verbose"],
+)
+def provision(
+    c: Context,
+    app_name: str | None = None,
+    inventory: str | None = None,
+    extra_vars: list[str] | None = None,
+    verbose: int = 0,
+) -> None:
+    """Create the fleet's hosts with the flaskfleet.cloud.provision playbook (records their host keys)."""
+    s = load_settings(c, app_name=app_name, inventory=inventory)
+    extra = {"provision_app": app_name_for(s), **parse_pairs(extra_vars or [], "extra var")}
+    play(s, "provision", extra, verbose)
+
+
+@fleet_task(
+    help={"extra_vars": "KEY=VALUE passed to the playbook (repeatable)", "verbose": "pass -v to ansible-playbook"},
+    iterable=["extra_vars"],
+    incrementable=["verbose"],
+)
+def teardown(
+    c: Context,
+    app_name: str | None = None,
+    inventory: str | None = None,
+    extra_vars: list[str] | None = None,
+    verbose: int = 0,
+) -> None:
+    """Remove the fleet's hosts and their known_hosts entries with the flaskfleet.cloud.teardown playbook."""
+    s = load_settings(c, app_name=app_name, inventory=inventory)
+    extra = {"provision_app": app_name_for(s), **parse_pairs(extra_vars or [], "extra var")}
+    play(s, "teardown", extra, verbose)
+
+
+ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)
+ns.configure({"flaskfleet": dict(DEFAULTS)})
