@@ -179,12 +179,7 @@ class Fleet:
 
     # -- connections -------------------------------------------------------------------------
     def connection(self, host: Host, deadline: float | None = None) -> Connection:
-        """The open connection to ``host``, connecting on first use.
-
-        :raises HostUnreachable: when an earlier step could not reach the host.
-        """
-        if host.name in self._unreachable:
-            raise HostUnreachable(f"skipped: unreachable earlier ({self._unreachable[host.name]})")
+        """The open connection to ``host``, connecting on first use."""
         conn = self._connections.get(host.name)
         if conn is not None and conn.is_connected:
             return conn
@@ -246,6 +241,8 @@ class Fleet:
         """One host's work, any failure turned into an error result."""
         started = time.monotonic()
         try:
+            if host.name in self._unreachable:
+                raise HostUnreachable(f"skipped: unreachable earlier ({self._unreachable[host.name]})")
             result = work(host, self.connection(host, deadline), deadline)
         except Exception as exc:
             reason = describe_error(exc, min(self.connect_timeout, self.timeout))
