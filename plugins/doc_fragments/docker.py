@@ -18,7 +18,7 @@ options:
       - The Docker engine to talk to, for example V(unix:///var/run/docker.sock) or V(tcp://127.0.0.1:2375).
       - If not set, the value of the E(DOCKER_HOST) environment variable is used; if that is not set either, the
         local socket V(unix:///var/run/docker.sock) (E(DOCKER_TLS_VERIFY) and E(DOCKER_CERT_PATH) are honoured).
-      - The module runs on the controller (C(delegate_to: localhost)), so this is the controller's engine.
+      - The module runs on the controller (C(delegate_to=localhost)), so this is the controller's engine.
     type: str
   api_timeout:
     description:

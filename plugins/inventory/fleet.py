@@ -12,7 +12,7 @@ name: fleet
 short_description: The flaskfleet fleet, from local container hosts and EC2, as one inventory
 version_added: 0.1.0
 author:
-  - flaskfleet developers
+  - flaskfleet developers (@flaskfleet)
 description:
   - Lists the hosts of a flaskfleet fleet from one or more providers and gives every host the same variables,
     whatever its provider, so Ansible and flaskfleet's Fabric/Invoke tasks (which read this inventory) always agree.
@@ -62,7 +62,7 @@ options:
         elements: str
       labels:
         description:
-          - V(docker) only. More container labels the hosts must carry, as C(label: value).
+          - V(docker) only. More container labels the hosts must carry, as a mapping of label to value.
         type: dict
       include_stopped:
         description:

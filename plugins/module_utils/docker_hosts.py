@@ -29,7 +29,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 try:
     import docker
-    from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+    from docker.errors import DockerException, ImageNotFound, NotFound
 
     HAS_DOCKER = True
     DOCKER_IMPORT_ERROR = None
@@ -40,7 +40,7 @@ except ImportError:  # pragma: no cover - exercised only without the SDK
     class DockerException(Exception):
         """Stand-in so ``except DockerException`` stays valid without the SDK."""
 
-    APIError = ImageNotFound = NotFound = DockerException
+    ImageNotFound = NotFound = DockerException
 
 LABEL_MANAGED = "flaskfleet.managed"
 LABEL_APP = "flaskfleet.app"

@@ -26,7 +26,7 @@ description:
     connection can check host keys strictly.
   - Runs on the controller and talks to the Docker engine through the Docker SDK for Python (never the CLI).
 author:
-  - flaskfleet developers
+  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - flaskfleet.cloud.docker
   - ansible.builtin.action_common_attributes
@@ -192,7 +192,7 @@ hosts:
       type: str
       sample: 127.0.0.1
     ssh_port:
-      description: Port on O(hosts[].address) that leads to the host's sshd.
+      description: Port on RV(hosts[].address) that leads to the host's sshd.
       type: int
       sample: 32768
     published_ports:
@@ -257,7 +257,6 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.docker_hosts impo
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_USER,
-    APIError,
     DockerException,
     DockerHostsError,
     DockerHostsModule,
@@ -499,8 +498,8 @@ class DockerHostFleet:
             return create_host(client, "%s-%d" % (self.name, number), self.params["image"], labels, self.ports)
 
         outcomes = run_concurrently(create_one, numbers)
-        created = [container_id for _, container_id, error in outcomes if error is None]
-        failed = [(number, error) for number, _, error in outcomes if error is not None]
+        created = [container_id for _number, container_id, error in outcomes if error is None]
+        failed = [(number, error) for number, _result, error in outcomes if error is not None]
         if failed:
             self.remove(created)
             number, error = failed[0]
@@ -521,7 +520,7 @@ class DockerHostFleet:
 
     def each(self, verb: str, func, container_ids) -> None:
         """Run ``func`` on every container concurrently; fail on the first error."""
-        for container_id, _, error in run_concurrently(func, container_ids):
+        for container_id, _result, error in run_concurrently(func, container_ids):
             if error is not None:
                 self.module.fail_docker(error, "could not %s container %s" % (verb, container_id[:12]))
 
@@ -560,7 +559,7 @@ class DockerHostFleet:
         """Wait (bounded by ``wait_timeout`` for all together) until every host's sshd answers."""
         timeout = self.params["wait_timeout"]
         outcomes = run_concurrently(lambda host: wait_for_ssh(host["ssh_port"], timeout), hosts, workers=16)
-        late = [host for host, answered, _ in outcomes if not answered]
+        late = [host for host, answered, _error in outcomes if not answered]
         if late:
             names = ", ".join("%s (127.0.0.1:%s)" % (host["name"], host["ssh_port"]) for host in late)
             self.module.fail_json(
@@ -628,7 +627,7 @@ def main() -> None:
     )
     try:
         module.exit_json(**run_module(module))
-    except (APIError, DockerException, DockerHostsError) as exc:
+    except (DockerException, DockerHostsError) as exc:
         module.fail_docker(exc, "Docker request failed")
 
 
