@@ -1,0 +1,7 @@
+"""placeholder while developing"""
+KEY = "converge"
+TITLE = "converge"
+FLOOR = "x"
+NEEDS_FLEET = False
+def methods(ctx, n):
+    return []

@@ -1,0 +1,7 @@
+"""placeholder while developing"""
+KEY = "provision"
+TITLE = "provision"
+FLOOR = "x"
+NEEDS_FLEET = False
+def methods(ctx, n):
+    return []

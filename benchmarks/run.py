@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""flaskfleet benchmarks: one command, every method side by side, interleaved, with a report.
+
+    make bench                                    # N = 1,10,50, 3 rounds, everything
+    make bench BENCH_ARGS="--quick"               # N = 1,5, 2 rounds, smaller payloads (~5 min)
+    .venv/bin/python benchmarks/run.py --hosts 1,10,50,100 --only fanout,transfer
+
+Creates its own fleet of local hosts (label ``flaskfleet.app=bench``, own state dir under
+benchmarks/.work/), runs each measurement at each N with all methods interleaved, writes
+benchmarks/results/<name>.{md,json} and <name>-<measurement>.png, and removes the fleet at the
+end (also on error and Ctrl-C) unless --keep-fleet.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer  # noqa: E402
+from benchlib.env import RESULTS, BenchError  # noqa: E402
+from benchlib.timing import interleave  # noqa: E402
+
+MEASUREMENTS = {
+    "fanout": [fanout],
+    "transfer": [transfer.FILE, transfer.TREE],
+    "converge": [converge],
+    "deploy": [deploy],
+    "provision": [provision],
+}
+ORDER = ["fanout", "transfer", "converge", "deploy", "provision"]
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = sorted({int(x) for x in text.split(",") if x.strip()})
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or values[0] < 1:
+        raise argparse.ArgumentTypeError("host counts must be positive")
+    return values
+
+
+def _only(text: str) -> list[str]:
+    names = [x.strip() for x in text.split(",") if x.strip()]
+    unknown = [x for x in names if x not in MEASUREMENTS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown measurement {', '.join(unknown)}; choose from {', '.join(ORDER)}")
+    return names
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    """Command-line options; --quick only changes what was not given explicitly."""
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--hosts", type=_ints, help="host counts N (default 1,10,50; --quick 1,5; max 100)")
+    p.add_argument("--reps", type=int, help="interleaved rounds per N (default 3; --quick 2)")
+    p.add_argument("--only", type=_only, default=ORDER, help=f"measurements to run (default all: {','.join(ORDER)})")
+    p.add_argument("--quick", action="store_true", help="small run for development: N=1,5, 2 rounds, small payloads")
+    p.add_argument("--name", help="report name under benchmarks/results/ (default 'latest', or 'quick')")
+    p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
+    p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
+    p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
+    p.add_argument("--deploy-reps", type=int, help="rounds for the deploy measurement (default: --reps)")
+    p.add_argument("--fleet-backend", choices=["auto", "playbook", "docker"], default="auto",
+                   help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)")
+    p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
+    p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
+    p.add_argument("--notes", default="", help="free text written into the report (e.g. load conditions)")
+    args = p.parse_args(argv)
+    quick = args.quick
+    args.hosts = args.hosts or ([1, 5] if quick else [1, 10, 50])
+    args.reps = args.reps or (2 if quick else 3)
+    args.provision_counts = args.provision_counts or ([1, 5] if quick else [1, 20, 100])
+    args.file_mb = args.file_mb or (10 if quick else 100)
+    args.tree_files = args.tree_files or (200 if quick else 2000)
+    args.deploy_reps = args.deploy_reps or args.reps
+    args.name = args.name or ("quick" if quick else "latest")
+    if max(args.hosts) > 100:
+        p.error("at most 100 hosts (the machine has 2 cores)")
+    if args.reps < 1:
+        p.error("--reps must be at least 1")
+    return args
+
+
+def log(msg: str) -> None:
+    """Progress on stderr with a timestamp."""
+    print(time.strftime("%H:%M:%S ") + msg, file=sys.stderr, flush=True)
+
+
+def _raise_interrupt(signum, frame):  # noqa: ARG001
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def main(argv: list[str]) -> int:
+    """Run the suite; the fleet is always removed at the end unless --keep-fleet."""
+    args = parse_args(argv)
+    if args.teardown:
+        fleet.teardown(log)
+        return 0
+    signal.signal(signal.SIGTERM, _raise_interrupt)  # make `kill` tear the fleet down like Ctrl-C
+    selected = [m for key in ORDER if key in args.only for m in MEASUREMENTS[key]]
+    run = {
+        "name": args.name,
+        "command": "benchmarks/run.py " + shlex.join(argv),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "hosts": args.hosts,
+        "reps": args.reps,
+        "notes": args.notes,
+        "load_start": machine.load(),
+        "foreign_start": machine.foreign_containers(fleet.APP),
+        "results": {},
+    }
+    t0 = time.monotonic()
+    ctx = SimpleNamespace(args=args, log=log, fleet=None, state_dir=fleet.STATE)
+    code = 0
+    try:
+        if any(getattr(m, "NEEDS_FLEET", True) for m in selected):
+            ctx.fleet = fleet.create(max(args.hosts), args.fleet_backend, log)
+        for m in selected:
+            code |= _measure(m, ctx, run)
+            _finish(run, selected, t0, partial=True)
+    except KeyboardInterrupt:
+        log("interrupted: tearing down")
+        code = 130
+    except BenchError as exc:
+        log(f"error: {exc}")
+        code = 1
+    finally:
+        for m in selected:
+            if hasattr(m, "teardown"):
+                try:
+                    m.teardown(ctx)
+                except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                    log(f"teardown of {m.KEY}: {exc}")
+        if not args.keep_fleet:
+            fleet.teardown(log)
+    md = _finish(run, selected, t0, partial=False)
+    log(f"report: {md}")
+    return code
+
+
+def _measure(m, ctx, run: dict) -> int:
+    """One measurement at every N: setup, interleaved rounds, results into ``run``."""
+    args = ctx.args
+    log(f"== {m.TITLE}")
+    try:
+        if hasattr(m, "setup"):
+            m.setup(ctx)
+    except BenchError as exc:
+        log(f"   skipped: setup failed: {exc}")
+        run["results"][m.KEY] = {"setup": {"1": {"median": None, "errors": [f"setup failed: {exc}"]}}}
+        return 1
+    sizes = m.sizes(ctx) if hasattr(m, "sizes") else args.hosts
+    reps = m.reps(ctx) if hasattr(m, "reps") else args.reps
+    data = run["results"].setdefault(m.KEY, {})
+    for n in sizes:
+        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}")
+        for method, s in series.items():
+            data.setdefault(method, {})[str(n)] = s.as_dict()
+    return 0
+
+
+def _finish(run: dict, selected: list, t0: float, partial: bool) -> Path:
+    """Fill the machine description and write the report files."""
+    run["duration_min"] = (time.monotonic() - t0) / 60
+    run["load_end"] = machine.load()
+    run["foreign_end"] = machine.foreign_containers(fleet.APP)
+    run["partial"] = partial
+    if "machine" not in run:
+        pyver = "not installed" if pyinfra_tool.unavailable() else pyinfra_tool.VERSION
+        run["machine"] = machine.describe(pyver)
+    return report.write(run, selected, RESULTS)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
