@@ -119,6 +119,8 @@ def _client_error_hint(code, message):
         code == "InvalidParameterValue" and "instance type" in message.lower()
     ):
         return "the instance type does not exist in this region: check instance_type"
+    if code == "InvalidKeyPair.Format":
+        return "the public key is not in a format EC2 accepts: use an ssh-ed25519 or ssh-rsa key"
     if code.startswith("InvalidKeyPair"):
         return "the key pair does not exist in this region: create it with flaskfleet.cloud.ec2_keypair or fix key_name"
     if code.startswith("InvalidSubnet"):

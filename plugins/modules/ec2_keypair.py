@@ -143,6 +143,7 @@ def parse_public_key(text):
     inner_type, _ = read_ssh_string(blob, 0)
     if to_text(inner_type) != key_type:
         raise ValueError("the key data says %s, the line says %s" % (to_text(inner_type), key_type))
+    spki_der(key_type, blob)  # reads every field: a truncated key fails here, not at AWS
     return key_type, blob
 
 
@@ -163,6 +164,8 @@ def spki_der(key_type, blob):
     """The DER SubjectPublicKeyInfo of an SSH public key (what EC2 hashes for imported keys)."""
     if key_type == "ssh-ed25519":
         key, _ = read_ssh_string(blob, read_ssh_string(blob, 0)[1])
+        if len(key) != 32:
+            raise ValueError("an ssh-ed25519 key has 32 bytes, this one %d" % len(key))
         return ED25519_SPKI_PREFIX + key
     # ssh-rsa: string type, mpint e, mpint n. SSH mpints are already minimal two's complement,
     # which is exactly the content of a DER INTEGER.
