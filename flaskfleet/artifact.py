@@ -107,7 +107,8 @@ class AppSource:
     """What :func:`inspect_app` learnt about an app directory.
 
     :param root: the app directory.
-    :param name: distribution name (what ``pip install`` on the host asks for).
+    :param name: app name: the layout's name on the host (``/srv/<name>``).
+    :param dist: distribution name (what ``pip install`` on the host asks for).
     :param kind: ``pyproject`` (a real package) or ``requirements`` (flat modules + requirements.txt).
     :param requirements: the pinned requirements file, when there is one.
     :param static_dir: directory of static files, when there is one.
@@ -116,6 +117,7 @@ class AppSource:
 
     root: Path
     name: str
+    dist: str
     kind: str
     requirements: Path | None
     static_dir: Path | None
@@ -214,20 +216,20 @@ def inspect_app(app_dir: str | os.PathLike[str], app_name: str | None = None) ->
     requirements = root / "requirements.txt"
     requirements = requirements if requirements.is_file() else None
     if (root / "pyproject.toml").is_file():
-        project = _read_pyproject(root).get("project", {})
-        name = app_name or project.get("name")
-        if not name:
-            raise ArtifactError(f"{root / 'pyproject.toml'} has no [project] name: add one or pass --app-name")
+        dist = _read_pyproject(root).get("project", {}).get("name")
+        if not dist:
+            raise ArtifactError(f"{root / 'pyproject.toml'} has no [project] name: add one")
         src = root / "src" if (root / "src").is_dir() else root
         modules = _find_packages(src) or _flat_modules(src)
-        return AppSource(root, _normalize(name), "pyproject", requirements, _static_dir(root, modules), modules)
+        name = _normalize(app_name or dist)
+        return AppSource(root, name, _normalize(dist), "pyproject", requirements, _static_dir(root, modules), modules)
     if requirements is None:
         raise ArtifactError(f"no Python app in {root}: expected a pyproject.toml or a requirements.txt")
     modules = _find_packages(root) + _flat_modules(root)
     if not modules:
         raise ArtifactError(f"{root} has a requirements.txt but no Python module or package next to it")
-    return AppSource(root, _normalize(app_name or root.name), "requirements", requirements,
-                     _static_dir(root, modules), modules)  # fmt: skip
+    name = _normalize(app_name or root.name)
+    return AppSource(root, name, name, "requirements", requirements, _static_dir(root, modules), modules)
 
 
 def _module_source(src: AppSource, module: str) -> Path | None:
@@ -254,7 +256,7 @@ def _wsgi_in(path: Path) -> str | None:
 
 def guess_wsgi(src: AppSource) -> str:
     """The WSGI entry point ``module:object`` of an app, preferring the module named like the app."""
-    preferred = src.name.replace("-", "_")
+    preferred = src.dist.replace("-", "_")
     ordered = sorted(src.modules, key=lambda m: (m != preferred, m))
     for module in ordered:
         path = _module_source(src, module)
@@ -310,7 +312,7 @@ def _write_wrapper_pyproject(src: AppSource, build_dir: Path) -> None:
     version = version_file.read_text(encoding="utf-8").strip() if version_file.is_file() else "0.0.0"
     text = (
         '[build-system]\nrequires = ["setuptools>=68"]\nbuild-backend = "setuptools.build_meta"\n\n'
-        f"[project]\nname = {json.dumps(src.name)}\nversion = {json.dumps(version)}\n"
+        f"[project]\nname = {json.dumps(src.dist)}\nversion = {json.dumps(version)}\n"
         f"dependencies = {json.dumps(deps)}\n\n"
         f"[tool.setuptools]\npy-modules = {json.dumps(flat)}\npackages = {json.dumps(packages)}\n\n"
         '[tool.setuptools.package-data]\n"*" = ["*", "**/*"]\n'
@@ -367,7 +369,7 @@ def _manifest(src: AppSource, version: str, release_id: str, wsgi: str, epoch: i
         "version": version,
         "release_id": release_id,
         "wsgi": wsgi,
-        "requirement": f"{src.name}=={version}",
+        "requirement": f"{src.dist}=={version}",
         "static": "static" if (stage / "static").is_dir() else None,
         "python": "%d.%d" % sys.version_info[:2],
         "created": dt.datetime.fromtimestamp(epoch, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -461,13 +463,13 @@ def build(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="flaskfleet-artifact-") as tmp:
-        build_dir, stage = Path(tmp) / src.name, Path(tmp) / "stage"
+        build_dir, stage = Path(tmp) / src.dist, Path(tmp) / "stage"
         _copy_source(src, build_dir)
         if src.kind == "requirements":
             _write_wrapper_pyproject(src, build_dir)
         _pip_wheel(build_dir, src.requirements, stage / "wheels", epoch)
         _stage_static(src, stage)
-        manifest = _manifest(src, _app_wheel_version(stage / "wheels", src.name), release_id, wsgi, epoch, stage)
+        manifest = _manifest(src, _app_wheel_version(stage / "wheels", src.dist), release_id, wsgi, epoch, stage)
         manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
         dest = out / f"{src.name}-{release_id}.tar.gz"
         _write_tarball(stage, manifest_bytes, dest, epoch)

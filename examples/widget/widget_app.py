@@ -36,7 +36,8 @@ def _build() -> Flask:
     @app.get("/healthz")
     def healthz():
         """Health endpoint used by the deploy before switching traffic."""
-        if os.environ.get("FLASKFLEET_FORCE_UNHEALTHY", "").strip().lower() in {"1", "true", "yes", _release()}:
+        forced = os.environ.get("FLASKFLEET_FORCE_UNHEALTHY", "").strip()
+        if forced.lower() in {"1", "true", "yes"} or forced == _release():
             return jsonify(status="unhealthy", release=_release(), reason="forced by FLASKFLEET_FORCE_UNHEALTHY"), 500
         return jsonify(status="ok", release=_release())
 

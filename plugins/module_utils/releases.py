@@ -456,6 +456,40 @@ def _relocate_venv(venv, built_at, final):
                 fh.write(data.replace(old, new))
 
 
+_PIP_WHEEL_PROBE = """
+import glob, os
+try:
+    import ensurepip
+    found = sorted(glob.glob(os.path.join(os.path.dirname(ensurepip.__file__), "_bundled", "pip-*.whl")))
+except ImportError:
+    found = []
+found += sorted(glob.glob("/usr/share/python-wheels/pip-*.whl"))
+print(found[-1] if found else "")
+"""
+
+
+def _bundled_pip(python):
+    """The pip wheel that ships with ``python`` (ensurepip's, or Debian's python3-pip-whl), or ``None``.
+
+    Running pip straight from that wheel avoids installing pip into every release's venv: about
+    8 s less per stage, and the app's venv carries no installer.
+    """
+    wheel = _run([python, "-c", _PIP_WHEEL_PROBE], "looking for the pip wheel of %s" % python).strip()
+    return wheel or None
+
+
+def _make_venv(python, venv):
+    """Create the venv; returns the command prefix that runs pip for it."""
+    what = "creating the venv with %s -m venv (is python3-venv installed?)" % python
+    venv_python = os.path.join(venv, "bin", "python")
+    wheel = _bundled_pip(python)
+    if wheel:
+        _run([python, "-m", "venv", "--without-pip", venv], what)
+        return [venv_python, os.path.join(wheel, "pip")]
+    _run([python, "-m", "venv", venv], what)
+    return [venv_python, "-m", "pip"]
+
+
 def build_venv(python, build_dir, final_dir, manifest):
     """Create ``venv/`` and install the app from the artifact's wheelhouse, offline.
 
@@ -464,8 +498,7 @@ def build_venv(python, build_dir, final_dir, manifest):
     """
     venv, wheels = os.path.join(build_dir, "venv"), os.path.join(build_dir, "wheels")
     check_python(python, manifest, wheels)
-    _run([python, "-m", "venv", venv], "creating the venv with %s -m venv (is python3-venv installed?)" % python)
-    pip = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "--no-index", "--find-links", wheels]
+    pip = [*_make_venv(python, venv), "install", "--no-index", "--find-links", wheels]
     _run([*pip, "--no-compile", "--no-cache-dir", manifest["requirement"]], "pip install %s" % manifest["requirement"])
     _relocate_venv(venv, build_dir, final_dir)
     compile_cmd = [os.path.join(venv, "bin", "python"), "-m", "compileall", "-q", "-f", "-j", "0"]
