@@ -315,12 +315,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "%s: each provider needs a type, one of %s (got %r)" % (where, ", ".join(PROVIDER_TYPES), entry)
             )
         list_hosts = load_provider(entry["type"])
+        # NOTE: AnsibleError appends the cause's one-line message itself ("...: <cause>").
         try:
             return list_hosts(dict(entry))
         except (ValueError, TypeError) as exc:
-            raise AnsibleError("%s (%s): %s" % (where, entry["type"], exc)) from exc
+            raise AnsibleError("%s (%s)" % (where, entry["type"])) from exc
         except Exception as exc:  # any backend failure: the provider's message is one line
-            raise AnsibleError("%s (%s): could not list hosts: %s" % (where, entry["type"], exc)) from exc
+            raise AnsibleError("%s (%s): could not list hosts" % (where, entry["type"])) from exc
 
     # -- populating ------------------------------------------------------------------------------
     def _state_dir(self) -> str:

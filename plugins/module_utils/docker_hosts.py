@@ -123,10 +123,11 @@ def connect(docker_host: str | None = None, timeout: int = 60):
             client = docker.from_env(timeout=timeout, max_pool_size=MAX_WORKERS + 2)
         client.ping()
     except DockerException as exc:
+        # NOTE: "from None": the message carries the reason; Ansible would append the SDK's nested repr.
         raise DockerHostsError(
             "Docker engine is not reachable at %s: start it (make setup) or point docker_host/DOCKER_HOST "
             "at a running engine (%s)" % (url, short_reason(exc))
-        ) from exc
+        ) from None
     return client
 
 
@@ -195,11 +196,11 @@ def ensure_image(client, image: str) -> None:
     """Fail clearly when the image is not there; we never pull (hosts must work offline)."""
     try:
         client.images.get(image)
-    except ImageNotFound as exc:
+    except ImageNotFound:
         raise DockerHostsError(
             "image %s was not found in the Docker engine: build it with scripts/build-image.sh (make setup) "
             "or set image to an existing one" % image
-        ) from exc
+        ) from None
 
 
 def create_host(client, name: str, image: str, labels: dict, ports) -> str:

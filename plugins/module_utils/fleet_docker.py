@@ -89,7 +89,7 @@ def list_docker_hosts(options: dict) -> list:
             labels=options.get("labels"),
         )
     except DockerException as exc:
-        raise DockerHostsError("listing containers failed: %s" % short_reason(exc)) from exc
+        raise DockerHostsError("listing containers failed: %s" % short_reason(exc)) from None
     finally:
         client.close()
     wanted_groups = options.get("groups")
