@@ -666,6 +666,9 @@ def activate(layout, release_id, check_mode=False):
     """
     validate_release_id(release_id)
     if not layout.is_complete(release_id):
+        if check_mode and not os.path.lexists(layout.release_path(release_id)):
+            # NOTE: in check mode an earlier task's staging was only simulated; report the switch it would make.
+            return True
         if os.path.lexists(layout.release_path(release_id)):
             raise ReleaseError("release %s is incomplete (no %s): stage it again" % (release_id, MARKER_NAME))
         known = ", ".join(layout.releases()) or "none"

@@ -38,7 +38,10 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: In check mode the artifact is still verified (read only); nothing is written.
+    details:
+      - In check mode the artifact is still verified (read only); nothing is written.
+      - Activating a release that is not staged yet reports a change and a warning in check mode,
+        since an earlier task of the same run would have staged it.
   diff_mode:
     support: full
     details: Reports C(current) and the list of complete releases before and after.
@@ -271,6 +274,8 @@ def _apply(module, layout):
         return changed, release_id, [], []
     if state in ("active", "rolled_back"):
         release_id = release_id if state == "active" else rollback_target(layout, release_id)
+        if check and not layout.is_complete(release_id):
+            module.warn("release %s is not staged yet; check mode assumes an earlier task stages it" % release_id)
         return activate(layout, release_id, check), release_id, [], []
     if state == "absent":
         return remove_release(layout, release_id, check), release_id, [], []
