@@ -274,7 +274,10 @@ def create_client(service, params, region=None):
     if session.get_credentials() is None:
         raise AWSError("no AWS credentials found: %s" % CREDENTIAL_HINT)
     config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": max(1, int(params.get("max_attempts") or DEFAULT_MAX_ATTEMPTS))},
+        retries={
+            "mode": "standard",
+            "total_max_attempts": max(1, int(params.get("max_attempts") or DEFAULT_MAX_ATTEMPTS)),
+        },
         connect_timeout=10,
         read_timeout=60,
         user_agent_extra="flaskfleet.cloud",

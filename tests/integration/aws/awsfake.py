@@ -73,14 +73,24 @@ class MotoServer:
 
 
 class Fault:
-    """Answer requests for ``action`` (any when None) with an AWS error, ``times`` times (None: always)."""
+    """Answer requests for ``action`` (any when None) with an AWS error, ``times`` times (None: always),
+    only once a request for ``after`` went through (when given)."""
 
-    def __init__(self, code: str, status: int = 400, action: str | None = None, times: int | None = None):
-        self.code, self.status, self.action, self.times = code, status, action, times
+    def __init__(
+        self,
+        code: str,
+        status: int = 400,
+        action: str | None = None,
+        times: int | None = None,
+        after: str | None = None,
+    ):
+        self.code, self.status, self.action, self.times, self.after = code, status, action, times, after
 
-    def take(self, action: str) -> bool:
-        """Does this fault answer the request? Counts down ``times``."""
+    def take(self, action: str, seen: list[str]) -> bool:
+        """Does this fault answer the request? Counts down ``times``; waits for ``after`` to be seen."""
         if self.action not in (None, action) or self.times == 0:
+            return False
+        if self.after and self.after not in seen[:-1]:
             return False
         if self.times is not None:
             self.times -= 1
@@ -118,7 +128,7 @@ class AwsProxy:
         with self.lock:
             self.actions.append(action)
             for fault in self.faults:
-                if fault.take(action):
+                if fault.take(action, self.actions):
                     self.injected += 1
                     return fault
         return None
