@@ -127,7 +127,7 @@ class FleetConfig(Config):
         apply_short_env(self)
 
 
-def _positive_int(key: str, value: Any) -> int:
+def positive_int(key: str, value: Any) -> int:
     """Parse a positive integer setting or say how to fix it."""
     try:
         number = int(str(value).strip())
@@ -157,7 +157,7 @@ def settings(c: Any, **flags: Any) -> Settings:
     values = _merged(c)
     values.update({k: v for k, v in flags.items() if v not in (None, "", [])})
     for key in _INT_KEYS:
-        values[key] = _positive_int(key, values[key])
+        values[key] = positive_int(key, values[key])
     if values["transfer_method"] not in _TRANSFER_METHODS:
         raise SettingsError(
             f"transfer_method must be one of {', '.join(_TRANSFER_METHODS)}, got {values['transfer_method']!r}"

@@ -195,8 +195,8 @@ class Fleet:
         """Close a host's connection (unblocks a stuck worker) and maybe mark it unreachable."""
         with self._lock:
             conn = self._connections.pop(host.name, None)
-            if unreachable:
-                self._unreachable[host.name] = reason
+            if unreachable:  # the first reason is the real one (the watchdog's, not the EOF it causes)
+                self._unreachable.setdefault(host.name, reason)
         if conn is not None:
             threading.Thread(target=conn.close, daemon=True).start()  # close may block on a frozen peer
 

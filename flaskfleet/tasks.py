@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -24,7 +25,7 @@ import yaml
 from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import output
-from flaskfleet.config import DEFAULTS, Settings, SettingsError, settings
+from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
 from flaskfleet.fleet import Fleet, HostResult, failed, sudo_wrap
 from flaskfleet.inventory import Host, HostKeyError, Inventory, InventoryError, connect, open_connection
 from flaskfleet.transfer import LocalTree, TransferError
@@ -33,7 +34,7 @@ from flaskfleet.transfer import LocalTree, TransferError
 SHORT_FLAGS = {
     "hosts": "H", "inventory": "i", "json": "j", "parallel": "p", "timeout": "t", "sudo": "s",
     "app_path": "a", "app_name": "n", "follow": "f", "lines": "l", "env": "e", "to": "r", "verbose": "v",
-    "method": "m", "extra_vars": "x",
+    "method": "m", "extra_vars": "x", "dest": "d",
 }  # fmt: skip
 
 HELP = {
@@ -117,10 +118,22 @@ def finish(results: Sequence[HostResult], title: str, elapsed: float, as_json: b
         raise Exit(f"flaskfleet: {len(bad)} of {len(results)} hosts failed: {names}", code=1)
 
 
+APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
+
+
 def app_name_for(s: Settings, hosts: Sequence[Host] = ()) -> str:
-    """The app's name: configured, else the project's name at ``app_path``, else the hosts' ``flaskfleet_app``."""
-    if s.app_name:
-        return s.app_name
+    """The app's name: configured, else the project's name at ``app_path``, else the hosts' ``flaskfleet_app``.
+
+    The name ends up in unit names and paths on the hosts, so it is checked here.
+    """
+    name = s.app_name or _app_name_guess(s, hosts)
+    if not APP_NAME_RE.match(name):
+        raise Exit(f"flaskfleet: app name {name!r} is not valid: use lowercase letters, digits, '.', '_' and '-'")
+    return name
+
+
+def _app_name_guess(s: Settings, hosts: Sequence[Host]) -> str:
+    """The project's name at ``app_path``, else the one ``flaskfleet_app`` all hosts share."""
     from flaskfleet.artifact import ArtifactError, inspect_app
 
     with contextlib.suppress(ArtifactError, OSError):
@@ -282,14 +295,14 @@ def put(
 @fleet_task(
     help={
         "remote": "file or directory on the hosts",
-        "local": "local directory; each host's copy lands in LOCAL/<host>/ (default: fetched)",
+        "dest": "local directory; each host's copy lands in DEST/<host>/ (default: fetched)",
         "method": "auto, sftp or scp (default: config transfer_method)",
-    }
+    },
 )
 def get(
     c: Context,
     remote: str,
-    local: str = "fetched",
+    dest: str = "fetched",
     hosts: str | None = None,
     method: str | None = None,
     timeout: str | None = None,
@@ -299,11 +312,11 @@ def get(
 ) -> None:
     """Download a file or directory from every host into per-host folders, sha256-verified."""
     s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
-    if Path(local).exists() and not Path(local).is_dir():
-        raise Exit(f"flaskfleet: local path {local} exists and is not a directory")
+    if Path(dest).exists() and not Path(dest).is_dir():
+        raise Exit(f"flaskfleet: local path {dest} exists and is not a directory")
     selected = select_hosts(s, hosts)
-    results, elapsed = fan_out(s, selected, "get", lambda fleet: fleet.get(remote, local, s.transfer_method))
-    finish(results, f"get {remote} -> {local}/<host>/", elapsed, json, show_output=False)
+    results, elapsed = fan_out(s, selected, "get", lambda fleet: fleet.get(remote, dest, s.transfer_method))
+    finish(results, f"get {remote} -> {dest}/<host>/", elapsed, json, show_output=False)
 
 
 def build_artifact(s: Settings, release_id: str | None) -> Any:
@@ -471,14 +484,16 @@ def logs(
     c: Context,
     app_name: str | None = None,
     hosts: str | None = None,
-    lines: int = 50,
+    lines: str = "50",
     follow: bool = False,
     inventory: str | None = None,
 ) -> None:
     """Show the app units' journal on each host; --follow streams it from one host."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    if lines < 1:
-        raise Exit("flaskfleet: --lines must be at least 1")
+    try:
+        lines = str(positive_int("lines", lines))
+    except SettingsError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
     if follow:
         host = one_host(s, hosts, "logs --follow")
         app = app_name_for(s, [host])

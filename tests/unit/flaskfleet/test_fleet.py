@@ -6,7 +6,6 @@ result collection are the real code. Real SSH runs in tests/integration/tasks/.
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 
@@ -108,7 +107,7 @@ def test_exceptions_become_that_hosts_result(fleet_factory):
 @pytest.mark.parametrize(
     ("exc", "text"),
     [
-        (socket.timeout(), "no SSH answer within 5 s (host down or hung)"),
+        (TimeoutError(), "no SSH answer within 5 s (host down or hung)"),
         (paramiko.SSHException("Error reading SSH protocol banner"), "no SSH answer within 5 s (host down or hung)"),
         (paramiko.AuthenticationException("Authentication failed."),
          "authentication failed (Authentication failed.); check ansible_user and the SSH key"),
