@@ -376,6 +376,18 @@ def describe_instances(client, filters=None, instance_ids=None):
     return instances
 
 
+def security_group_ids(instance):
+    """Group ids of an instance; from its network interfaces when the API leaves the list empty."""
+    groups = instance.get("SecurityGroups") or [
+        group for interface in instance.get("NetworkInterfaces", []) for group in interface.get("Groups", [])
+    ]
+    ids = []
+    for group in groups:
+        if group.get("GroupId") not in ids:
+            ids.append(group.get("GroupId"))
+    return ids
+
+
 def summarize_instance(instance):
     """The stable, snake_case view of an instance that modules return and the inventory uses."""
     launch_time = instance.get("LaunchTime")
@@ -393,7 +405,7 @@ def summarize_instance(instance):
         "subnet_id": instance.get("SubnetId"),
         "vpc_id": instance.get("VpcId"),
         "key_name": instance.get("KeyName"),
-        "security_groups": [g.get("GroupId") for g in instance.get("SecurityGroups", [])],
+        "security_groups": security_group_ids(instance),
         "metadata_http_tokens": instance.get("MetadataOptions", {}).get("HttpTokens"),
         "tags": tags_to_dict(instance.get("Tags")),
     }
