@@ -55,6 +55,7 @@ SSH_PORT = 22
 # NOTE: the SDK's connection pool holds 10 connections by default; more workers would only queue.
 MAX_WORKERS = 8
 BANNER_POLL_SECONDS = 0.25
+PORT_ATTEMPTS = 3
 
 # Host keys and the login user's authorized_keys in one exec per host: the key comes in through
 # the environment (never the command line) and only missing keys are appended.
@@ -203,21 +204,55 @@ def ensure_image(client, image: str) -> None:
         ) from None
 
 
-def create_host(client, name: str, image: str, labels: dict, ports) -> str:
-    """Create and start one host container the only way it works here (unprivileged); return its id."""
-    bindings = {"%d/tcp" % port: (LOCAL_ADDRESS,) for port in sorted({SSH_PORT, *ports})}
-    container = client.containers.run(
-        image,
-        detach=True,
-        name=name,
-        hostname=name,
-        labels=labels,
-        tmpfs={"/run": "", "/run/lock": ""},
-        volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}},
-        stop_signal="SIGRTMIN+3",
-        ports=bindings,
-    )
-    return container.id
+def free_local_ports(count: int) -> list:
+    """``count`` ports on 127.0.0.1 that nothing listens on right now (the kernel picks them)."""
+    sockets = []
+    try:
+        for _ in range(count):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            sock.bind((LOCAL_ADDRESS, 0))
+            sockets.append(sock)
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
+def port_taken(exc: BaseException) -> bool:
+    """Whether Docker refused to start because a host port was taken meanwhile."""
+    text = short_reason(exc).lower()
+    return "already allocated" in text or "address already in use" in text
+
+
+def create_host(client, name: str, image: str, labels: dict, ports, attempts: int = PORT_ATTEMPTS) -> str:
+    """Create and start one host container the only way it works here (unprivileged); return its id.
+
+    NOTE: host ports are picked here (free ports on 127.0.0.1) rather than left to Docker, because
+    Docker picks new random ports on every restart, which would orphan the host's known_hosts
+    entry (``[127.0.0.1]:<port>``). A port grabbed by someone else in between means a retry.
+    """
+    container_ports = sorted({SSH_PORT, *ports})
+    for attempt in range(1, attempts + 1):
+        host_ports = free_local_ports(len(container_ports))
+        bindings = {"%d/tcp" % port: (LOCAL_ADDRESS, host_ports[i]) for i, port in enumerate(container_ports)}
+        container = client.containers.create(
+            image,
+            name=name,
+            hostname=name,
+            labels=labels,
+            tmpfs={"/run": "", "/run/lock": ""},
+            volumes={"/sys/fs/cgroup": {"bind": "/sys/fs/cgroup", "mode": "ro"}},
+            stop_signal="SIGRTMIN+3",
+            ports=bindings,
+        )
+        try:
+            container.start()
+            return container.id
+        except DockerException as exc:
+            remove_container(client, container.id)
+            if attempt == attempts or not port_taken(exc):
+                raise
+    raise DockerHostsError("could not find free ports for %s" % name)  # not reached: the loop returns or raises
 
 
 def remove_container(client, container_id: str) -> None:
