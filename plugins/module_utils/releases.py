@@ -604,6 +604,7 @@ def _build_release(layout, release_id, artifact, manifest, digest, options):
     )
     marker.update(manifest_sha256=digest, completed=utc_now(), venv=os.path.join(final, "venv"))
     _write_json(os.path.join(build_dir, MARKER_NAME), marker)
+    _chown(os.path.join(build_dir, MARKER_NAME), None, gid)
     os.rename(build_dir, final)
     _fsync_dir(layout.releases_dir)
 
