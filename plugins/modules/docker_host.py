@@ -15,7 +15,8 @@ version_added: 0.1.0
 description:
   - Creates, lists, restarts and removes local hosts for flaskfleet's embedded C(docker) provider. A host is a
     container from the project's base image running systemd as PID 1 and sshd, started unprivileged, with its SSH
-    port (and O(published_ports)) published on C(127.0.0.1) on a port Docker chooses.
+    port (and O(published_ports)) published on C(127.0.0.1) on free ports picked at creation and kept across
+    restarts, so the host's known_hosts entry stays valid.
   - Hosts are identified by labels (C(flaskfleet.managed=true), C(flaskfleet.app), C(flaskfleet.name),
     C(flaskfleet.group), C(flaskfleet.user)) and named C(<name>-1) ... C(<name>-N), like instances of a cloud
     provider identified by tags. The P(flaskfleet.cloud.fleet#inventory) inventory plugin finds them by the same labels.
@@ -90,7 +91,8 @@ options:
     type: path
   published_ports:
     description:
-      - Container TCP ports to publish on C(127.0.0.1), each on a port Docker chooses (see RV(hosts[].published_ports)).
+      - Container TCP ports to publish on C(127.0.0.1), each on a free port picked at creation (see
+        RV(hosts[].published_ports)).
       - Port 22 is always published. Ports of an existing host cannot change; the module warns when they differ.
     type: list
     elements: int
