@@ -289,6 +289,7 @@ def small_disk(tmp_path):
     subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
+@pytest.mark.faults
 def test_disk_full_fails_clearly_and_leaves_nothing(collections_path, artifacts, small_disk):
     (small_disk / "hello" / "artifacts").mkdir(parents=True)
     artifact = small_disk / "hello" / "artifacts" / ("%s.tar.gz" % R1)
