@@ -14,7 +14,9 @@ STAGES=("$@")
 [ "${#STAGES[@]}" -gt 0 ] || STAGES=(lint docs sanity pytest faults molecule)
 
 # Every stage checks the collection as installed from the built tarball, not the source tree.
-TEST_COLLECTIONS="$ROOT/build/test-collections"
+# NOTE: outside the work tree: inside it ansible-test would ask git which files exist,
+# and build/ is git-ignored.
+TEST_COLLECTIONS="${TMPDIR:-/tmp}/flaskfleet-test-collections"
 install_tarball() {
     rm -rf "$TEST_COLLECTIONS"
     TARBALL="$(scripts/install-collection.sh "$TEST_COLLECTIONS")"
