@@ -20,7 +20,7 @@ description:
     O(allow_world_ssh=true).
   - Outbound rules are left as they are (AWS allows all outbound traffic by default).
 author:
-  - flaskfleet developers
+  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - flaskfleet.cloud.aws
   - ansible.builtin.action_common_attributes

@@ -16,16 +16,16 @@ description:
     and O(app) (C(flaskfleet.name), C(flaskfleet.group), C(flaskfleet.app), C(flaskfleet.managed)).
   - Missing instances are launched in B(one) C(RunInstances) call (C(MinCount=MaxCount), so
     either all of them start or none); extra instances are terminated, oldest first.
-  - The number of API calls does not grow with O(count): one paginated C(DescribeInstances) to
+  - The number of API calls does not grow with O(count), it is one paginated C(DescribeInstances) to
     find the hosts, one C(DescribeImages), one C(DescribeInstanceTypes), one C(RunInstances),
     one C(TerminateInstances) and one batched C(DescribeInstances) per poll while waiting.
-  - Secure by default: instance metadata needs IMDSv2 session tokens, the root volume is
+  - Secure by default, instance metadata needs IMDSv2 session tokens, the root volume is
     encrypted, no public IP address is assigned. Each default can be changed explicitly.
   - Settings such as O(instance_type) apply to instances launched from now on; existing
     instances are kept (replace them by lowering and raising O(count), or with a new O(name)).
     O(tags) are added to existing instances too.
 author:
-  - flaskfleet developers
+  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - flaskfleet.cloud.aws
   - ansible.builtin.action_common_attributes
@@ -623,7 +623,7 @@ class Ec2Hosts:
             return kept
         state = "running" if start else "stopped"
         ids = [i["InstanceId"] for i in kept]
-        return [i for i in wait_for_state(self.client, ids, state, self.deadline)]
+        return wait_for_state(self.client, ids, state, self.deadline)
 
     def launch(self, count):
         """Launch ``count`` hosts in ONE call; on a later failure terminate them again."""

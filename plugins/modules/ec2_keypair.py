@@ -19,7 +19,7 @@ description:
     imported keys are computed locally), so a second run changes nothing. A key pair of the
     same name with another key is replaced when O(force=true) and refused otherwise.
 author:
-  - flaskfleet developers
+  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - flaskfleet.cloud.aws
   - ansible.builtin.action_common_attributes
@@ -140,7 +140,7 @@ def parse_public_key(text):
         blob = base64.b64decode(fields[1], validate=True)
     except (binascii.Error, ValueError):
         raise ValueError("the key data is not valid base64") from None
-    inner_type, _ = read_ssh_string(blob, 0)
+    inner_type = read_ssh_string(blob, 0)[0]
     if to_text(inner_type) != key_type:
         raise ValueError("the key data says %s, the line says %s" % (to_text(inner_type), key_type))
     spki_der(key_type, blob)  # reads every field: a truncated key fails here, not at AWS
@@ -163,7 +163,7 @@ def der(tag, content):
 def spki_der(key_type, blob):
     """The DER SubjectPublicKeyInfo of an SSH public key (what EC2 hashes for imported keys)."""
     if key_type == "ssh-ed25519":
-        key, _ = read_ssh_string(blob, read_ssh_string(blob, 0)[1])
+        key = read_ssh_string(blob, read_ssh_string(blob, 0)[1])[0]
         if len(key) != 32:
             raise ValueError("an ssh-ed25519 key has 32 bytes, this one %d" % len(key))
         return ED25519_SPKI_PREFIX + key
@@ -171,7 +171,7 @@ def spki_der(key_type, blob):
     # which is exactly the content of a DER INTEGER.
     offset = read_ssh_string(blob, 0)[1]
     exponent, offset = read_ssh_string(blob, offset)
-    modulus, _ = read_ssh_string(blob, offset)
+    modulus = read_ssh_string(blob, offset)[0]
     rsa_key = der(0x30, der(0x02, modulus) + der(0x02, exponent))
     return der(0x30, RSA_ALGORITHM + der(0x03, b"\x00" + rsa_key))
 

@@ -122,7 +122,7 @@ def test_permanent_error_after_launch_rolls_back(play, proxy, ec2, ami, name):
 
 def test_inventory_retries_throttling(tmp_path, ansible_env, proxy, play, ami, name):
     proxy.reset()
-    proc, _ = play([hosts(name, ami, count=2)])
+    proc, _results = play([hosts(name, ami, count=2)])
     assert proc.returncode == 0, proc.stdout
     proxy.reset(Fault("RequestLimitExceeded", status=503, action="DescribeInstances", times=2))
     config = tmp_path / "aws.fleet.yml"
