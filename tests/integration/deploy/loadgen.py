@@ -77,7 +77,7 @@ class LoadReport:
 class Load:
     """``with Load(url, clients=20) as load: ...`` runs the clients for the block's duration (bounded)."""
 
-    def __init__(self, url: str, clients: int = 20, max_seconds: float = 300, pause: float = 0.02):
+    def __init__(self, url: str, clients: int = 20, max_seconds: float = 300, pause: float = 0.05):
         """:param url: the page to request; :param clients: concurrent clients;
         :param max_seconds: hard stop; :param pause: think time between a client's requests."""
         self.url, self.clients, self.max_seconds, self.pause = url, clients, max_seconds, pause
