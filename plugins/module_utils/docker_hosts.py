@@ -208,7 +208,7 @@ def free_local_ports(count: int) -> list:
     """``count`` ports on 127.0.0.1 that nothing listens on right now (the kernel picks them)."""
     sockets = []
     try:
-        for _ in range(count):
+        for _index in range(count):
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             sock.bind((LOCAL_ADDRESS, 0))
             sockets.append(sock)
