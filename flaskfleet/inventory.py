@@ -106,6 +106,21 @@ def _last_error_line(stderr: str) -> str:
     return lines[-1] if lines else "no output"
 
 
+def unwrap(value: Any) -> Any:
+    """Strip ansible-core's ``{"__ansible_unsafe": value}`` markers from ``--list`` output.
+
+    NOTE: since ansible-core 2.19 ``ansible-inventory --list`` tags untrusted strings this way;
+    we only read the values.
+    """
+    if isinstance(value, dict):
+        if len(value) == 1 and "__ansible_unsafe" in value:
+            return unwrap(value["__ansible_unsafe"])
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
 def read_inventory_json(source: str, timeout: float = 120) -> dict[str, Any]:
     """Run ``ansible-inventory -i SOURCE --list`` and return its JSON.
 
@@ -123,7 +138,7 @@ def read_inventory_json(source: str, timeout: float = 120) -> dict[str, Any]:
     if proc.returncode != 0 or "Unable to parse" in proc.stderr or "Failed to parse" in proc.stderr:
         raise InventoryError(f"cannot read inventory {source}: {_last_error_line(proc.stderr)}")
     try:
-        return json.loads(proc.stdout)
+        return unwrap(json.loads(proc.stdout))
     except json.JSONDecodeError as exc:
         raise InventoryError(f"ansible-inventory -i {source} printed no JSON: {exc}") from exc
 
@@ -202,7 +217,7 @@ class Inventory:
         return Host(
             name=name,
             address=str(hostvars.get("ansible_host", name)),
-            port=int(hostvars.get("ansible_port", hostvars.get("ansible_ssh_port", 22))),
+            port=int(hostvars.get("ansible_port") or hostvars.get("ansible_ssh_port") or 22),
             user=hostvars.get("ansible_user") or hostvars.get("ansible_ssh_user"),
             key_file=str(key_file) if key_file else self._default_key,
             known_hosts=known_hosts,
