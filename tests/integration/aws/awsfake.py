@@ -219,3 +219,14 @@ def task_results(stdout: str) -> list[dict]:
     """The localhost result of every task from ``ansible.posix.json`` output."""
     data = json.loads(stdout[stdout.index("{") :])
     return [task["hosts"]["localhost"] for play in data["plays"] for task in play["tasks"]]
+
+
+def live_instances(ec2, name: str) -> list[dict]:
+    """Instances of ``name`` in moto that are not terminated."""
+    pages = ec2.get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:flaskfleet.name", "Values": [name]},
+            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
+        ]
+    )
+    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]

@@ -74,14 +74,3 @@ def play(tmp_path, env, moto):
         return proc, results
 
     return _play
-
-
-def live_instances(ec2, name: str) -> list[dict]:
-    """Instances of ``name`` in moto that are not terminated."""
-    pages = ec2.get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "tag:flaskfleet.name", "Values": [name]},
-            {"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]},
-        ]
-    )
-    return [i for page in pages for r in page["Reservations"] for i in r["Instances"]]

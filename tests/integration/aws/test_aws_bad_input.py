@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from awsfake import free_port
-from conftest import live_instances
+from awsfake import free_port, live_instances
 
 pytestmark = pytest.mark.aws
 

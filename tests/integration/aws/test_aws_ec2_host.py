@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import live_instances
+from awsfake import live_instances
 
 pytestmark = pytest.mark.aws
 
