@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import datetime
 import json
+import socket
+import threading
+import time
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
@@ -158,3 +161,39 @@ def test_bad_arguments_fail_before_any_api_call(args, message, capsys, monkeypat
     result = run_module({k: v for k, v in dict(base, **args).items() if v is not None}, capsys)
     assert result["failed"] is True
     assert message in result["msg"] and "\n" not in result["msg"]
+
+
+@pytest.fixture
+def ssh_like_server():
+    """A TCP server on 127.0.0.1 that greets like sshd; yields its port."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                conn, _addr = server.accept()
+            except OSError:
+                continue
+            conn.sendall(b"SSH-2.0-OpenSSH_9.2\r\n")
+            conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def test_wait_for_ssh_needs_an_ssh_banner(ssh_like_server):
+    instance = {"InstanceId": "i-1", "PrivateIpAddress": "127.0.0.1"}
+    ec2_host.wait_for_ssh([instance], ssh_like_server, time.time() + 10)
+    with socket.socket() as closed:
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    with pytest.raises(ec2_host.AWSError, match=r"timed out waiting for SSH on port \d+ of i-1 \(127.0.0.1\)"):
+        ec2_host.wait_for_ssh([instance], port, time.time() + 1)
