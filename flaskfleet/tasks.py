@@ -200,6 +200,17 @@ def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:
     return data
 
 
+def parse_extra_vars(pairs: Sequence[str] | None) -> dict[str, Any]:
+    """``-x KEY=VALUE`` playbook variables; values read as YAML scalars (``3`` is a number, ``true`` a bool)."""
+    typed = {}
+    for key, value in parse_pairs(pairs or [], "extra var").items():
+        try:
+            typed[key] = yaml.safe_load(value) if value else ""
+        except yaml.YAMLError:
+            typed[key] = value
+    return typed
+
+
 def read_env_file(path: str) -> dict[str, str]:
     """``NAME=value`` lines of a dotenv file (comments and blanks skipped), or ``Exit``."""
     try:
@@ -337,8 +348,9 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
         "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
         "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
         "verbose": "pass -v to ansible-playbook (repeat for more); secrets stay masked (no_log)",
+        "extra_vars": "KEY=VALUE for the playbook (repeatable), e.g. -x flask_app_serial=1",
     },
-    iterable=["env"],
+    iterable=["env", "extra_vars"],
     incrementable=["verbose"],
 )
 def deploy(
@@ -350,6 +362,7 @@ def deploy(
     env: list[str] | None = None,
     env_file: str | None = None,
     release_id: str | None = None,
+    extra_vars: list[str] | None = None,
     verbose: int = 0,
 ) -> None:
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
@@ -357,9 +370,11 @@ def deploy(
     pattern = hosts or s.hosts
     select_hosts(s, pattern)  # fail fast on a bad pattern or inventory, before building
     secrets = app_env([*s.app_env, *(env or [])], env_file)
+    more = parse_extra_vars(extra_vars)
     artifact = build_artifact(s, release_id)
     output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
     extra: dict[str, Any] = {
+        **more,
         "flask_app_name": artifact.app,
         "flask_app_artifact": str(artifact.path),
         "flaskfleet_hosts": pattern,
@@ -371,7 +386,12 @@ def deploy(
 
 
 @fleet_task(
-    help={"to": "release id to return to (default: the one before the current)", "verbose": "pass -v to ansible"},
+    help={
+        "to": "release id to return to (default: the one before the current)",
+        "verbose": "pass -v to ansible-playbook",
+        "extra_vars": "KEY=VALUE for the playbook (repeatable)",
+    },
+    iterable=["extra_vars"],
     incrementable=["verbose"],
 )
 def rollback(
@@ -380,13 +400,18 @@ def rollback(
     app_name: str | None = None,
     hosts: str | None = None,
     inventory: str | None = None,
+    extra_vars: list[str] | None = None,
     verbose: int = 0,
 ) -> None:
     """Switch the app back to the previous (or the given) release with the rollback playbook."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
     pattern = hosts or s.hosts
     selected = select_hosts(s, pattern)
-    extra: dict[str, Any] = {"flask_app_name": app_name_for(s, selected), "flaskfleet_hosts": pattern}
+    extra: dict[str, Any] = {
+        **parse_extra_vars(extra_vars),
+        "flask_app_name": app_name_for(s, selected),
+        "flaskfleet_hosts": pattern,
+    }
     if to:
         from flaskfleet.artifact import ArtifactError, validate_release_id
 
@@ -542,7 +567,7 @@ def provision(
 ) -> None:
     """Create the fleet's hosts with the flaskfleet.cloud.provision playbook (records their host keys)."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    extra = {"provision_app": app_name_for(s), **parse_pairs(extra_vars or [], "extra var")}
+    extra = {"provision_app": app_name_for(s), **parse_extra_vars(extra_vars)}
     play(s, "provision", extra, verbose)
 
 
@@ -560,7 +585,7 @@ def teardown(
 ) -> None:
     """Remove the fleet's hosts and their known_hosts entries with the flaskfleet.cloud.teardown playbook."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    extra = {"provision_app": app_name_for(s), **parse_pairs(extra_vars or [], "extra var")}
+    extra = {"provision_app": app_name_for(s), **parse_extra_vars(extra_vars)}
     play(s, "teardown", extra, verbose)
 
 

@@ -93,10 +93,11 @@ def test_put_100mb_verifies_skips_and_survives_interruption(ff, task_fleet, tmp_
     new = tmp_path / "new.bin"
     new.write_bytes(os.urandom(100 * 1024 * 1024))
     host1 = names(task_fleet)[0]
-    proc = subprocess.Popen([str(BIN / "flaskfleet"), "put", str(new), "/tmp/ff-put/big.bin"], cwd=task_fleet.root,
-                            env=ff.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    argv = [str(BIN / "flaskfleet"), "put", str(new), "/tmp/ff-put/big.bin"]
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    proc = subprocess.Popen(argv, cwd=task_fleet.root, env=ff.env, start_new_session=True, **quiet)
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not docker_exec(host1, "ls -a /tmp/ff-put | grep -q ff-tmp").returncode == 0:
+    while time.monotonic() < deadline and docker_exec(host1, "ls -a /tmp/ff-put | grep -q ff-tmp").returncode != 0:
         time.sleep(0.1)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
