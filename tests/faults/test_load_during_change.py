@@ -17,7 +17,7 @@ from faultfleet import FaultFleet, ansible_playbook, build_artifact, deploy_args
 sys.path.insert(0, str(ROOT / "tests" / "integration" / "deploy"))
 from loadgen import Load
 
-pytestmark = pytest.mark.faults
+pytestmark = [pytest.mark.faults, pytest.mark.docker]
 
 APP = "tfchurn"
 TAG = "faults-churn"

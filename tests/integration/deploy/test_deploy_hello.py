@@ -22,6 +22,8 @@ from deployhelp import (
 )
 from loadgen import Load
 
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 APP = "hello"
 SECRET1 = "greeting-secret-1-Zq8v"
 SECRET2 = "greeting-secret-2-Xk4p"

@@ -11,6 +11,8 @@ import pytest
 from conftest import R1
 from deployhelp import extra, output
 
+pytestmark = [pytest.mark.docker, pytest.mark.slow]
+
 APP = "widget"
 
 
