@@ -24,7 +24,7 @@ from types import SimpleNamespace
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer  # noqa: E402
-from benchlib.env import RESULTS, BenchError  # noqa: E402
+from benchlib.env import RESULTS, WORK, BenchError  # noqa: E402
 from benchlib.timing import interleave  # noqa: E402
 
 MEASUREMENTS = {
@@ -66,7 +66,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
     p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
     p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
-    p.add_argument("--deploy-reps", type=int, help="rounds for the deploy measurement (default: --reps)")
+    p.add_argument("--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)")
     p.add_argument("--fleet-backend", choices=["auto", "playbook", "docker"], default="auto",
                    help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)")
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
@@ -79,7 +79,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.provision_counts = args.provision_counts or ([1, 5] if quick else [1, 20, 100])
     args.file_mb = args.file_mb or (10 if quick else 100)
     args.tree_files = args.tree_files or (200 if quick else 2000)
-    args.deploy_reps = args.deploy_reps or args.reps
+    args.deploy_reps = args.deploy_reps or 1
     args.name = args.name or ("quick" if quick else "latest")
     if max(args.hosts) > 100:
         p.error("at most 100 hosts (the machine has 2 cores)")
@@ -100,6 +100,7 @@ def _raise_interrupt(signum, frame):  # noqa: ARG001
 def main(argv: list[str]) -> int:
     """Run the suite; the fleet is always removed at the end unless --keep-fleet."""
     args = parse_args(argv)
+    lock = _single_run()
     if args.teardown:
         fleet.teardown(log)
         return 0
@@ -138,11 +139,25 @@ def main(argv: list[str]) -> int:
                     m.teardown(ctx)
                 except Exception as exc:  # noqa: BLE001 - cleanup must go on
                     log(f"teardown of {m.KEY}: {exc}")
-        if not args.keep_fleet:
+        if ctx.fleet is not None and not args.keep_fleet:
             fleet.teardown(log)
+        lock.close()
     md = _finish(run, selected, t0, partial=False)
     log(f"report: {md}")
     return code
+
+
+def _single_run():
+    """Hold ``.work/run.lock`` for the whole run: two runs would share (and tear down) one fleet."""
+    import fcntl  # noqa: PLC0415
+
+    WORK.mkdir(parents=True, exist_ok=True)
+    handle = (WORK / "run.lock").open("w")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        sys.exit("benchmarks: another run is in progress (benchmarks/.work/run.lock); wait for it to finish")
+    return handle
 
 
 def _measure(m, ctx, run: dict) -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from benchlib.env import BENCH, ROOT, VENV_BIN, WORK, BenchError, Proc, base_env, run
 
-STOCK_CFG = BENCH / "ansible" / "stock.cfg"
+STOCK_CFG = BENCH / "plays" / "stock.cfg"
 TUNED_CFG = ROOT / "ansible.cfg"
 COLLECTIONS = WORK / "collections"
 _RECAP = re.compile(r"^(\S+)\s+:\s+ok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)", re.M)

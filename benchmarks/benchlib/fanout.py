@@ -17,7 +17,7 @@ from benchlib.timing import Method
 KEY = "fanout"
 TITLE = "Fan-out: 4-step ad-hoc job (uname, df, write a file, read it back)"
 FLOOR = "ssh-xargs"
-PLAYBOOK = BENCH / "ansible" / "fanout.yml"
+PLAYBOOK = BENCH / "plays" / "fanout.yml"
 
 
 def _ok_count(proc: Proc, n: int) -> None:

@@ -1,7 +1,222 @@
-"""placeholder while developing"""
+"""Measurement 5, provisioning against moto_server: wall time and EC2 API calls for N instances.
+
+moto_server runs on 127.0.0.1 behind a small counting HTTP proxy (every request's ``Action``
+is recorded), so the count is what the code under test really sends. ``ec2_host`` is the
+collection's module in a one-task playbook (our ansible.cfg); the floor is boto3 doing the
+least possible (one RunInstances for N, then the running waiter). Between timings every
+instance is terminated directly on moto (untimed, not counted).
+"""
+
+from __future__ import annotations
+
+import collections
+import http.client
+import json
+import socket
+import subprocess
+import threading
+import time
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from benchlib import ansible
+from benchlib.env import BENCH, VENV_BIN, WORK, BenchError, Proc, base_env, run
+from benchlib.timing import Method
+
 KEY = "provision"
-TITLE = "provision"
-FLOOR = "x"
+TITLE = "Provisioning N EC2 instances against moto_server"
+FLOOR = "boto3 floor"
 NEEDS_FLEET = False
-def methods(ctx, n):
-    return []
+XLABEL = "instances (N)"
+NOTE = "Extra figures: api_calls = EC2 requests seen by the counting proxy."
+REGION = "us-east-1"
+_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+class Moto:
+    """moto_server on a free port plus the counting proxy in front of it."""
+
+    def __init__(self) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        log = (WORK / "moto.log").open("w")
+        self.proc = subprocess.Popen([VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log)
+        self._wait()
+        self.actions: list[str] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.proxy_url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def _wait(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2).read()  # noqa: S310 - 127.0.0.1
+                return
+            except OSError:
+                if self.proc.poll() is not None:
+                    raise BenchError(f"moto_server exited {self.proc.returncode}; see {WORK / 'moto.log'}") from None
+                time.sleep(0.2)
+        raise BenchError("moto_server did not answer within 60 s")
+
+    def take(self) -> collections.Counter:
+        """The actions recorded since the last call."""
+        with self.lock:
+            seen, self.actions = self.actions, []
+        return collections.Counter(seen)
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+    def _handler(self):
+        moto = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):  # quiet
+                pass
+
+            def _serve(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                query = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
+                query.update(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
+                with moto.lock:
+                    moto.actions.append((query.get("Action") or ["?"])[0])
+                conn = http.client.HTTPConnection("127.0.0.1", moto.port, timeout=120)
+                try:
+                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+                    conn.request(self.command, self.path, body=body, headers=headers)
+                    resp = conn.getresponse()
+                    status, rheaders, payload = resp.status, resp.getheaders(), resp.read()
+                finally:
+                    conn.close()
+                self.send_response(status)
+                for key, value in rheaders:
+                    if key.lower() not in _HOP:
+                        self.send_header(key, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+            do_GET = do_POST = _serve
+
+        return Handler
+
+
+def _aws_env() -> dict[str, str]:
+    """Dummy credentials; nothing may reach real AWS or the metadata service."""
+    env = {k: v for k, v in base_env().items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_ACCESS_KEY_ID="bench-key-id",
+        AWS_SECRET_ACCESS_KEY="bench-secret-key",
+        AWS_REGION=REGION,
+        AWS_EC2_METADATA_DISABLED="true",
+        AWS_CONFIG_FILE="/nonexistent/aws-config",
+        AWS_SHARED_CREDENTIALS_FILE="/nonexistent/aws-credentials",
+    )
+    return env
+
+
+def _client(url: str):
+    import boto3  # noqa: PLC0415
+
+    return boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x")
+
+
+def setup(ctx) -> None:
+    """Start moto and the proxy; pick an AMI moto knows; install the collection."""
+    ansible.install_collection()
+    ctx.moto = Moto()
+    images = _client(ctx.moto.url).describe_images(Owners=["099720109477"])["Images"]
+    if not images:
+        raise BenchError("moto offers no AMI to launch")
+    ctx.ami = sorted(images, key=lambda i: i["ImageId"])[0]["ImageId"]
+
+
+def teardown(ctx) -> None:
+    """Stop moto."""
+    if getattr(ctx, "moto", None):
+        ctx.moto.stop()
+        ctx.moto = None
+
+
+def sizes(ctx) -> list[int]:
+    """Instance counts (--provision-counts)."""
+    return ctx.args.provision_counts
+
+
+def _live(ctx, name: str) -> list[str]:
+    """Instance ids tagged with ``name`` that are not terminated (straight to moto: not counted)."""
+    pages = _client(ctx.moto.url).get_paginator("describe_instances").paginate(
+        Filters=[
+            {"Name": "tag:flaskfleet.name", "Values": [name]},
+            {"Name": "instance-state-name", "Values": ["pending", "running"]},
+        ]
+    )
+    return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
+
+
+def methods(ctx, n: int) -> list[Method]:
+    """ec2_host through Ansible, and the boto3 floor, for n instances."""
+    counter = iter(range(1, 10_000))
+    state: dict = {}
+    play = WORK / "provision-play.yml"
+
+    def prepare() -> None:
+        state["name"] = f"bench-ec2-{n}-{next(counter)}"
+        ctx.moto.take()
+
+    def check(_proc) -> dict:
+        calls = ctx.moto.take()
+        live = _live(ctx, state["name"])
+        if len(live) != n:
+            raise BenchError(f"{len(live)} instances running in moto, {n} wanted")
+        return {"api_calls": sum(calls.values()), "actions": dict(sorted(calls.items()))}
+
+    def cleanup() -> None:
+        live = _live(ctx, state["name"])
+        if live:
+            _client(ctx.moto.url).terminate_instances(InstanceIds=live)
+        ctx.moto.take()
+
+    def module() -> Proc:
+        task = {
+            "name": "Exactly N instances",
+            "flaskfleet.cloud.ec2_host": {
+                "name": state["name"],
+                "group": "web",
+                "app": "bench",
+                "count": n,
+                "image_id": ctx.ami,
+                "instance_type": "t3.micro",
+                "endpoint_url": ctx.moto.proxy_url,
+                "region": REGION,
+                "wait": True,
+            },
+        }
+        doc = [{"name": "Provision", "hosts": "localhost", "connection": "local", "gather_facts": False,
+                "vars": {"ansible_python_interpreter": "{{ ansible_playbook_python }}"}, "tasks": [task]}]  # fmt: skip
+        play.write_text(json.dumps(doc))
+        env = ansible.env(True, extra=_aws_env())
+        return run([VENV_BIN / "ansible-playbook", "-i", "localhost,", play], env={**_aws_env(), **env}, timeout=900)
+
+    def floor() -> Proc:
+        argv = [VENV_BIN / "python", BENCH / "drivers" / "boto3_floor.py", "--endpoint", ctx.moto.proxy_url,
+                "--ami", ctx.ami, "--count", str(n), "--name", state["name"]]  # fmt: skip
+        return run(argv, env=_aws_env(), timeout=900)
+
+    return [
+        Method(FLOOR, floor, check=check, prepare=prepare, cleanup=cleanup, floor=True),
+        Method("ec2_host", module, check=check, prepare=prepare, cleanup=cleanup),
+    ]

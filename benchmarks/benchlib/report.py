@@ -26,6 +26,9 @@ def _extra_cell(series: dict) -> str:
     extra = series.get("extra") or {}
     parts = []
     for key, values in extra.items():
+        if values and isinstance(values[-1], dict):  # e.g. API calls per action: the last round's
+            parts.append(f"{key}: " + " ".join(f"{k}×{v}" for k, v in values[-1].items()))
+            continue
         vals = sorted(set(values))
         parts.append(f"{key}={vals[0] if len(vals) == 1 else vals}")
     return ", ".join(parts)
