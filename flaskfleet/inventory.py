@@ -136,7 +136,10 @@ def read_inventory_json(source: str, timeout: float = 120) -> dict[str, Any]:
     # NOTE: ansible-inventory exits 0 with an empty inventory when it cannot parse a source, so the
     # warning on stderr is the only sign; treat "unable to parse" as fatal.
     if proc.returncode != 0 or "Unable to parse" in proc.stderr or "Failed to parse" in proc.stderr:
-        raise InventoryError(f"cannot read inventory {source}: {_last_error_line(proc.stderr)}")
+        hint = ""
+        if "specifies unknown plugin 'flaskfleet.cloud." in proc.stderr:
+            hint = "; install the collection first (scripts/install-collection.sh)"
+        raise InventoryError(f"cannot read inventory {source}: {_last_error_line(proc.stderr)}{hint}")
     try:
         return unwrap(json.loads(proc.stdout))
     except json.JSONDecodeError as exc:
