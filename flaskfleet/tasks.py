@@ -550,9 +550,25 @@ def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> N
     conn.shell()
 
 
+def provision_vars(s: Settings, app: str, count: str | None, extra: list[str] | None) -> dict[str, Any]:
+    """Variables for the provision role: app, state directory, and ``--count`` hosts in the default group."""
+    variables: dict[str, Any] = {"provision_app": app, "provision_state_dir": str(s.state_dir)}
+    if count is not None:
+        try:
+            number = positive_int("count", count)
+        except SettingsError as exc:
+            raise Exit(f"flaskfleet: {exc}") from None
+        group = s.hosts if re.fullmatch(r"[A-Za-z0-9_-]+", s.hosts) else "web"
+        variables["provision_hosts"] = [
+            {"name": f"{app}-{group}", "group": group, "count": number, "published_ports": [80, 443]}
+        ]
+    return {**variables, **parse_extra_vars(extra)}
+
+
 @fleet_task(
     help={
-        "extra_vars": "KEY=VALUE passed to the playbook (repeatable), e.g. -x provision_count=5",
+        "count": "how many hosts in the default group (named <app>-<group>-N); default: the role's provision_hosts",
+        "extra_vars": "KEY=VALUE passed to the playbook (repeatable), e.g. -x provision_provider=ec2",
         "verbose": "pass -v to ansible-playbook",
     },
     iterable=["extra_vars"],
@@ -561,14 +577,14 @@ def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> N
 def provision(
     c: Context,
     app_name: str | None = None,
+    count: str | None = None,
     inventory: str | None = None,
     extra_vars: list[str] | None = None,
     verbose: int = 0,
 ) -> None:
     """Create the fleet's hosts with the flaskfleet.cloud.provision playbook (records their host keys)."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    extra = {"provision_app": app_name_for(s), **parse_extra_vars(extra_vars)}
-    play(s, "provision", extra, verbose)
+    play(s, "provision", provision_vars(s, app_name_for(s), count, extra_vars), verbose)
 
 
 @fleet_task(
@@ -585,8 +601,7 @@ def teardown(
 ) -> None:
     """Remove the fleet's hosts and their known_hosts entries with the flaskfleet.cloud.teardown playbook."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    extra = {"provision_app": app_name_for(s), **parse_extra_vars(extra_vars)}
-    play(s, "teardown", extra, verbose)
+    play(s, "teardown", provision_vars(s, app_name_for(s), None, extra_vars), verbose)
 
 
 ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)
