@@ -122,28 +122,24 @@ def test_second_deploy_is_refused_while_one_runs(fleet, host, build_artifact, tm
     hook = tmp_path / "hold.yml"
     hook.write_text(
         "- name: Hold the switch until the test opens the gate\n"
-        f"  ansible.builtin.wait_for:\n    path: {gate}\n    timeout: 300\n"
+        f"  ansible.builtin.wait_for:\n    path: {gate}\n    timeout: 900\n"
     )
     first_vars = dict(FAST, flask_app_env=ENV2, flask_app_lock_holder="first@deploy-test",
                       flask_app_hooks_before_switch=str(hook))  # fmt: skip
     args = ["ansible-playbook", "-i", fleet.inventory, "flaskfleet.cloud.deploy", "-vvv",
             *extra(flask_app_name=APP, flask_app_artifact=str(build_artifact(APP, R3)), **first_vars)]  # fmt: skip
-    first = subprocess.Popen(
-        [str(a) for a in args],
-        env=fleet.env,
-        cwd=fleet.root,
-        text=True,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        wait_for(lambda: host_sh(host, f"systemctl is-active flaskfleet-hello@{R3}", check=False).stdout.strip()
-                 == "active", timeout=300, what="the first deploy to stage")  # fmt: skip
-        second = deploy(fleet, APP, build_artifact(APP, R1), flask_app_lock_holder="second@deploy-test")
-    finally:
-        host_sh(host, f"touch {gate}")
-        first_out, _ = first.communicate(timeout=600)
+    log = tmp_path / "first-deploy.log"
+    with log.open("w") as sink:  # a file, not a pipe: -vvv output would fill a pipe nobody reads yet
+        first = subprocess.Popen([str(a) for a in args], env=fleet.env, cwd=fleet.root, stdout=sink, stderr=sink)
+        try:
+            wait_for(lambda: _staged_or_exited(host, first), timeout=600, what="the first deploy to stage")
+            assert first.poll() is None, f"the first deploy ended early:\n{log.read_text()[-4000:]}"
+            second = deploy(fleet, APP, build_artifact(APP, R1), flask_app_lock_holder="second@deploy-test")
+        finally:
+            host_sh(host, f"touch {gate}")
+            first.wait(timeout=600)
     host_sh(host, f"rm -f {gate}")
+    first_out = log.read_text()
     STATE["verbose_deploy"] = first_out
     text = output(second)
     assert second.returncode != 0
@@ -151,6 +147,12 @@ def test_second_deploy_is_refused_while_one_runs(fleet, host, build_artifact, tm
     assert re.search(held, text), text[-3000:]
     assert first.returncode == 0, first_out[-4000:]
     assert served_release(host) == R3
+
+
+def _staged_or_exited(host, proc) -> bool:
+    """True once the deploy holds the lock with its new release running, or has ended."""
+    probe = f"test -e /srv/hello/.deploy.lock && systemctl is-active flaskfleet-hello@{R3}"
+    return proc.poll() is not None or host_sh(host, probe, check=False).returncode == 0
 
 
 def test_secret_never_printed_even_with_vvv(host):
