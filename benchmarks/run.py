@@ -66,6 +66,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
     p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
     p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
+    p.add_argument("--slow-hosts", type=_ints, help="host counts for deploy and converge (default: --hosts)")
     p.add_argument("--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)")
     p.add_argument("--fleet-backend", choices=["auto", "playbook", "docker"], default="auto",
                    help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)")
@@ -80,8 +81,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.file_mb = args.file_mb or (10 if quick else 100)
     args.tree_files = args.tree_files or (200 if quick else 2000)
     args.deploy_reps = args.deploy_reps or 1
+    args.slow_hosts = args.slow_hosts or args.hosts
     args.name = args.name or ("quick" if quick else "latest")
-    if max(args.hosts) > 100:
+    if max(args.hosts + args.slow_hosts) > 100:
         p.error("at most 100 hosts (the machine has 2 cores)")
     if args.reps < 1:
         p.error("--reps must be at least 1")
@@ -111,6 +113,7 @@ def main(argv: list[str]) -> int:
         "command": "benchmarks/run.py " + shlex.join(argv),
         "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "hosts": args.hosts,
+        "slow_hosts": args.slow_hosts,
         "reps": args.reps,
         "notes": args.notes,
         "load_start": machine.load(),
@@ -122,7 +125,7 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         if any(getattr(m, "NEEDS_FLEET", True) for m in selected):
-            ctx.fleet = fleet.create(max(args.hosts), args.fleet_backend, log)
+            ctx.fleet = fleet.create(max(args.hosts + args.slow_hosts), args.fleet_backend, log)
         for m in selected:
             code |= _measure(m, ctx, run)
             _finish(run, selected, t0, partial=True)

@@ -50,3 +50,8 @@ def methods(ctx, n: int) -> list[Method]:
 def reps(ctx) -> int:
     """Rounds for this measurement (--deploy-reps: a site.yml round at N=50 takes minutes)."""
     return ctx.args.deploy_reps
+
+
+def sizes(ctx) -> list[int]:
+    """Host counts for this measurement (--slow-hosts, default --hosts)."""
+    return ctx.args.slow_hosts

@@ -79,3 +79,8 @@ def methods(ctx, n: int) -> list[Method]:
         Method("ansible tuned", playbook(True), check=check, prepare=prebuilt, cleanup=close),
         Method("ansible stock", playbook(False), check=check, prepare=prebuilt, cleanup=close),
     ]
+
+
+def sizes(ctx) -> list[int]:
+    """Host counts for this measurement (--slow-hosts, default --hosts)."""
+    return ctx.args.slow_hosts

@@ -35,6 +35,13 @@ def _token_count(proc: Proc, token: str, n: int) -> None:
         raise BenchError(f"token read back from {got} of {n} hosts")
 
 
+def _host_lines(proc: Proc, token: str, n: int) -> None:
+    """``invoke run`` prints ``HOST | line``; the token must come back from n distinct hosts."""
+    hosts = {ln.split(" | ", 1)[0] for ln in proc.stdout.splitlines() if ln.rstrip().endswith(f" | {token}")}
+    if len(hosts) != n:
+        raise BenchError(f"token read back from {len(hosts)} of {n} hosts")
+
+
 class _Tokened:
     """A fresh token per run, so a stale file from an earlier run cannot pass step 4."""
 
@@ -95,7 +102,7 @@ def methods(ctx, n: int) -> list[Method]:
         Method(
             "invoke run",
             invoke_run,
-            check=lambda p: _token_count(p, tok.value, n),
+            check=lambda p: _host_lines(p, tok.value, n),
             prepare=tok.new,
             unavailable=None if (ROOT / "tasks.py").exists() else "no tasks.py (invoke tasks not landed)",
         ),

@@ -52,6 +52,17 @@ def _median(results: dict, measurement: str, method: str, n: int) -> float | Non
     return results.get(measurement, {}).get(method, {}).get(str(n), {}).get("median")
 
 
+def _largest_common(results: dict, goal: Goal, nmax: int) -> int:
+    """The largest N (up to nmax) where both methods of a goal have a median; nmax when none."""
+    data = results.get(goal.measurement, {})
+    both = [
+        int(n)
+        for n in data.get(goal.num, {})
+        if int(n) <= nmax and _median(results, goal.measurement, goal.num, int(n)) and _median(results, goal.measurement, goal.den, int(n))
+    ]
+    return max(both) if both else nmax
+
+
 def _cmp(value: float, op: str, target: float) -> bool:
     return value <= target if op == "<=" else value >= target
 
@@ -60,15 +71,16 @@ def evaluate(results: dict[str, Any], nmax: int) -> list[dict[str, Any]]:
     """One row per goal: figure, target, met (True/False/None when not measured)."""
     rows = []
     for goal in GOALS:
-        a = _median(results, goal.measurement, goal.num, nmax)
-        b = _median(results, goal.measurement, goal.den, nmax)
+        n = _largest_common(results, goal, nmax)
+        a = _median(results, goal.measurement, goal.num, n)
+        b = _median(results, goal.measurement, goal.den, n)
         if a is None or b is None or not a or not b:
             missing = goal.num if a is None else goal.den
             rows.append({"goal": goal.text, "figure": f"not measured ({missing} has no result)", "target": f"{goal.op} {goal.target:g}×", "met": None})
             continue
         ratio = a / b
         rows.append(
-            {"goal": goal.text, "figure": f"{ratio:.2f}× ({a:.2f} s vs {b:.2f} s, N={nmax})", "target": f"{goal.op} {goal.target:g}×", "met": _cmp(ratio, goal.op, goal.target)}
+            {"goal": goal.text, "figure": f"{ratio:.2f}× ({a:.2f} s vs {b:.2f} s, N={n})", "target": f"{goal.op} {goal.target:g}×", "met": _cmp(ratio, goal.op, goal.target)}
         )
     rows.append(_provision_calls(results))
     rows.extend(_growth(results, m, meth) for m, meth in GROWTH)

@@ -74,15 +74,15 @@ class _Transfer:
 
         def ff_put() -> Proc:
             argv = [VENV_BIN / "python", DRIVERS / "flaskfleet_put.py", "--inventory", inv, "--local", local, "--remote", dest]
-            return run(argv, timeout=1200)
+            return run(argv, timeout=900)
 
         def invoke_put() -> Proc:
             argv = [VENV_BIN / "invoke", "put", "--inventory", inv, "--hosts", "web", str(local), dest]
-            return run(argv, env=base_env({"FLASKFLEET_STATE_DIR": str(ctx.state_dir)}), timeout=1200)
+            return run(argv, env=base_env({"FLASKFLEET_STATE_DIR": str(ctx.state_dir)}), timeout=900)
 
         def fabric_put() -> Proc:
             argv = [VENV_BIN / "python", DRIVERS / "fabric_put.py", "--inventory", inv, "--local", local, "--remote", REMOTE]
-            return run(argv, timeout=1200)
+            return run(argv, timeout=900)
 
         no_tasks = None if (ROOT / "tasks.py").exists() else "no tasks.py (invoke tasks not landed)"
         no_transfer = None if (ROOT / "flaskfleet" / "transfer.py").exists() else "flaskfleet/transfer.py not landed"
