@@ -60,6 +60,15 @@ class LoadReport:
                 seen.append(sample.release)
         return seen
 
+    def switch_overlap(self, old: str, new: str) -> float:
+        """Seconds between the first request answered by ``new`` and the last one answered by ``old``
+        (by start time): while nginx's old workers finish, both answer; afterwards only ``new``."""
+        first_new = min((s.started for s in self.samples if s.release == new), default=None)
+        last_old = max((s.started for s in self.samples if s.release == old), default=None)
+        if first_new is None or last_old is None:
+            return 0.0
+        return max(0.0, last_old - first_new)
+
     def counts(self) -> Counter:
         """Responses per release id."""
         return Counter(s.release for s in self.samples if s.release)
