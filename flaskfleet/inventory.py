@@ -267,6 +267,8 @@ class Inventory:
         :raises InventoryError: when a term matches nothing or the result is empty.
         """
         terms = split_pattern(pattern)
+        if not self.hosts:
+            raise InventoryError("the inventory has no hosts; provision some (invoke provision) or check its source")
         if not terms:
             raise InventoryError("empty host pattern; pass -H PATTERN (e.g. web, all, web:&prod)")
         selected: list[str] = []

@@ -84,6 +84,12 @@ def test_bad_patterns_say_what_is_wrong(inv, pattern, message):
     assert str(err.value).startswith(message)
 
 
+def test_empty_inventory_says_so():
+    empty = Inventory({"_meta": {"hostvars": {}}, "all": {"children": ["ungrouped"]}})
+    with pytest.raises(InventoryError, match=r"^the inventory has no hosts; provision some \(invoke provision\)"):
+        empty.select("all")
+
+
 def test_split_pattern_keeps_subscripts_whole():
     assert split_pattern("web[1:3]:!web-2") == ["web[1:3]", "!web-2"]
     assert split_pattern("a,b:c") == ["a", "b:c"]
