@@ -179,3 +179,45 @@ def test_bad_input_gives_one_line_and_exit_1(corpus, name):
     assert len(lines) == 1, proc.stderr
     assert lines[0].startswith(expected) if expected.endswith(": ") else lines[0] == expected
     assert not (cwd / "build").exists()  # no deploy got as far as building an artifact
+
+
+# -- helpers behind deploy and status -----------------------------------------------------------
+def test_vars_file_is_private_and_removed_even_on_failure():
+    from flaskfleet.tasks import vars_file
+
+    with pytest.raises(RuntimeError), vars_file({"flask_app_env": {"SECRET_KEY": "hunter22"}}) as path:
+        assert os.stat(path).st_mode & 0o777 == 0o600
+        assert yaml.safe_load(Path(path).read_text()) == {"flask_app_env": {"SECRET_KEY": "hunter22"}}
+        raise RuntimeError("playbook interrupted")
+    assert not Path(path).exists()
+
+
+def test_describe_vars_masks_the_app_env():
+    from flaskfleet.tasks import describe_vars
+
+    text = describe_vars({"flask_app_name": "hello", "flask_app_env": {"SECRET_KEY": "hunter22", "TOKEN": "abc"}})
+    assert text == "flask_app_name=hello flask_app_env=<2 values masked>"
+
+
+def test_extra_vars_are_typed_like_yaml():
+    from flaskfleet.tasks import parse_extra_vars
+
+    got = parse_extra_vars(["flask_app_serial=1", "flask_app_keep=true", "name=web-1", "empty=", "list=[1, 2]"])
+    assert got == {"flask_app_serial": 1, "flask_app_keep": True, "name": "web-1", "empty": "", "list": [1, 2]}
+
+
+@pytest.mark.parametrize(
+    ("stdout", "ok", "error"),
+    [
+        ("release=20260101T000001Z\nunit=active\nhealth=200\nreleases=2\n", True, None),
+        ("release=20260101T000001Z\nunit=failed\nhealth=000\nreleases=2\n", False, "unhealthy"),
+        ("release=20260101T000001Z\nunit=active\nhealth=502\nreleases=1\n", False, "unhealthy"),
+        ("release=\nunit=not deployed\nhealth=-\n", False, "not deployed"),
+    ],
+)
+def test_parse_status(stdout, ok, error):
+    from flaskfleet.fleet import HostResult
+    from flaskfleet.tasks import parse_status
+
+    result = parse_status(HostResult(host="web-1", ok=True, exit_code=0, stdout=stdout))
+    assert (result.ok, result.error, result.detail["healthy"]) == (ok, error, ok)
