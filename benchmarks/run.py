@@ -23,9 +23,9 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer  # noqa: E402
-from benchlib.env import RESULTS, WORK, BenchError  # noqa: E402
-from benchlib.timing import interleave  # noqa: E402
+from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer
+from benchlib.env import RESULTS, ROOT, WORK, BenchError
+from benchlib.timing import interleave
 
 MEASUREMENTS = {
     "fanout": [fanout],
@@ -34,6 +34,7 @@ MEASUREMENTS = {
     "deploy": [deploy],
     "provision": [provision],
 }
+DOC = ROOT / "docs" / "performance.md"
 ORDER = ["fanout", "transfer", "converge", "deploy", "provision"]
 
 
@@ -57,7 +58,9 @@ def _only(text: str) -> list[str]:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     """Command-line options; --quick only changes what was not given explicitly."""
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("--hosts", type=_ints, help="host counts N (default 1,10,50; --quick 1,5; max 100)")
     p.add_argument("--reps", type=int, help="interleaved rounds per N (default 3; --quick 2)")
     p.add_argument("--only", type=_only, default=ORDER, help=f"measurements to run (default all: {','.join(ORDER)})")
@@ -67,9 +70,15 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
     p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
     p.add_argument("--slow-hosts", type=_ints, help="host counts for deploy and converge (default: --hosts)")
-    p.add_argument("--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)")
-    p.add_argument("--fleet-backend", choices=["auto", "playbook", "docker"], default="auto",
-                   help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)")
+    p.add_argument(
+        "--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)"
+    )
+    p.add_argument(
+        "--fleet-backend",
+        choices=["auto", "playbook", "docker"],
+        default="auto",
+        help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)",
+    )
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
     p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
     p.add_argument("--notes", default="", help="free text written into the report (e.g. load conditions)")
@@ -95,7 +104,7 @@ def log(msg: str) -> None:
     print(time.strftime("%H:%M:%S ") + msg, file=sys.stderr, flush=True)
 
 
-def _raise_interrupt(signum, frame):  # noqa: ARG001
+def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
@@ -140,19 +149,21 @@ def main(argv: list[str]) -> int:
             if hasattr(m, "teardown"):
                 try:
                     m.teardown(ctx)
-                except Exception as exc:  # noqa: BLE001 - cleanup must go on
+                except Exception as exc:
                     log(f"teardown of {m.KEY}: {exc}")
         if ctx.fleet is not None and not args.keep_fleet:
             fleet.teardown(log)
         lock.close()
     md = _finish(run, selected, t0, partial=False)
     log(f"report: {md}")
+    if args.name == "latest" and report.update_doc(run, DOC):
+        log(f"goals table updated in {DOC}")
     return code
 
 
 def _single_run():
     """Hold ``.work/run.lock`` for the whole run: two runs would share (and tear down) one fleet."""
-    import fcntl  # noqa: PLC0415
+    import fcntl
 
     WORK.mkdir(parents=True, exist_ok=True)
     handle = (WORK / "run.lock").open("w")

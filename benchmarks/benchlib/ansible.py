@@ -68,7 +68,7 @@ def playbook(
     extra_env: dict[str, str] | None = None,
 ) -> Proc:
     """``ansible-playbook`` with extra vars as JSON; raises BenchError on failure."""
-    import json  # noqa: PLC0415
+    import json
 
     argv = [VENV_BIN / "ansible-playbook", name]
     if inventory is not None:
@@ -92,7 +92,12 @@ def adhoc(
 def recap(proc: Proc) -> dict[str, dict[str, int]]:
     """PLAY RECAP per host: ok, changed, unreachable, failed."""
     return {
-        m.group(1): {"ok": int(m.group(2)), "changed": int(m.group(3)), "unreachable": int(m.group(4)), "failed": int(m.group(5))}
+        m.group(1): {
+            "ok": int(m.group(2)),
+            "changed": int(m.group(3)),
+            "unreachable": int(m.group(4)),
+            "failed": int(m.group(5)),
+        }
         for m in _RECAP.finditer(proc.stdout)
     }
 

@@ -12,7 +12,8 @@ import itertools
 import shlex
 import time
 
-from benchlib import ansible, fleet as fleetmod
+from benchlib import ansible
+from benchlib import fleet as fleetmod
 from benchlib.env import ROOT, WORK, BenchError, Proc, run
 
 APP_DIR = ROOT / "examples" / "hello"
@@ -23,13 +24,14 @@ _counter = itertools.count(1)
 
 def new_release_id() -> str:
     """Now (UTC) plus a run-wide counter: unique and increasing even within one second."""
-    now = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    now = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
     return f"{now}-b{next(_counter):04d}"
 
 
 def build(release_id: str):
     """Build the hello artifact for ``release_id`` (flaskfleet.artifact, as invoke deploy does)."""
-    from flaskfleet.artifact import ArtifactError, build as build_artifact  # noqa: PLC0415
+    from flaskfleet.artifact import ArtifactError
+    from flaskfleet.artifact import build as build_artifact
 
     try:
         return build_artifact(APP_DIR, ARTIFACTS, release_id=release_id)

@@ -69,7 +69,9 @@ def methods(ctx, n: int) -> list[Method]:
     def playbook(tuned: bool):
         def go():
             extra = {"flask_app_name": app.APP_NAME, "flask_app_artifact": str(state["artifact"])}
-            return ansible.playbook("flaskfleet.cloud.deploy", inv, extra, tuned=tuned, control=state["control"], timeout=1800)
+            return ansible.playbook(
+                "flaskfleet.cloud.deploy", inv, extra, tuned=tuned, control=state["control"], timeout=1800
+            )
 
         return go
 

@@ -6,7 +6,6 @@ Floor: OpenSSH through ``xargs -P N``, one session per host running the chained 
 from __future__ import annotations
 
 import json
-import shlex
 import uuid
 
 from benchlib import ansible, pyinfra_tool
@@ -64,7 +63,9 @@ def methods(ctx, n: int) -> list[Method]:
         return run(argv, timeout=600)
 
     def driver(script: str, *extra: str):
-        return lambda: run([VENV_BIN / "python", DRIVERS / script, "--inventory", inv, "--token", tok.value, *extra], timeout=600)
+        return lambda: run(
+            [VENV_BIN / "python", DRIVERS / script, "--inventory", inv, "--token", tok.value, *extra], timeout=600
+        )
 
     def invoke_run() -> Proc:
         argv = [VENV_BIN / "invoke", "run", "--inventory", inv, "--hosts", "web", chained(tok.value)]
@@ -75,7 +76,9 @@ def methods(ctx, n: int) -> list[Method]:
 
         def go() -> Proc:
             control["dir"] = ansible.ControlDir()
-            return ansible.playbook(PLAYBOOK, inv, {"token": tok.value}, tuned=tuned, control=control["dir"], timeout=900)
+            return ansible.playbook(
+                PLAYBOOK, inv, {"token": tok.value}, tuned=tuned, control=control["dir"], timeout=900
+            )
 
         def done() -> None:
             if "dir" in control:
@@ -106,10 +109,24 @@ def methods(ctx, n: int) -> list[Method]:
             prepare=tok.new,
             unavailable=None if (ROOT / "tasks.py").exists() else "no tasks.py (invoke tasks not landed)",
         ),
-        Method("fabric ThreadingGroup", driver("fabric_job.py", "--group", "threading"), check=lambda p: _ok_count(p, n), prepare=tok.new),
-        Method("fabric SerialGroup", driver("fabric_job.py", "--group", "serial"), check=lambda p: _ok_count(p, n), prepare=tok.new),
-        Method("ansible stock", stock_go, check=lambda p: ansible.check_recap(p, n), prepare=tok.new, cleanup=stock_done),
-        Method("ansible tuned", tuned_go, check=lambda p: ansible.check_recap(p, n), prepare=tok.new, cleanup=tuned_done),
+        Method(
+            "fabric ThreadingGroup",
+            driver("fabric_job.py", "--group", "threading"),
+            check=lambda p: _ok_count(p, n),
+            prepare=tok.new,
+        ),
+        Method(
+            "fabric SerialGroup",
+            driver("fabric_job.py", "--group", "serial"),
+            check=lambda p: _ok_count(p, n),
+            prepare=tok.new,
+        ),
+        Method(
+            "ansible stock", stock_go, check=lambda p: ansible.check_recap(p, n), prepare=tok.new, cleanup=stock_done
+        ),
+        Method(
+            "ansible tuned", tuned_go, check=lambda p: ansible.check_recap(p, n), prepare=tok.new, cleanup=tuned_done
+        ),
         Method(
             "pyinfra exec",
             pyinfra_exec,

@@ -134,12 +134,12 @@ def ensure_state() -> None:
 
 def _docker():
     """A Docker SDK client (the venv has docker 7)."""
-    import docker  # noqa: PLC0415 - only the fleet needs it
+    import docker
 
     try:
         client = docker.from_env(timeout=120)
         client.ping()
-    except Exception as exc:  # noqa: BLE001
+    except Exception as exc:
         raise BenchError(f"Docker engine not reachable ({exc}); run scripts/docker-engine.sh") from exc
     return client
 
@@ -169,7 +169,9 @@ def discover() -> Fleet:
 # -- creation ------------------------------------------------------------------------------------
 def provision_playbook_available() -> bool:
     """Whether the collection ships the provision playbook with the docker provider (helper A's)."""
-    return (ROOT / "playbooks" / "provision.yml").exists() and (ROOT / "plugins" / "modules" / "docker_host.py").exists()
+    return (ROOT / "playbooks" / "provision.yml").exists() and (
+        ROOT / "plugins" / "modules" / "docker_host.py"
+    ).exists()
 
 
 def create(count: int, backend: str = "auto", log=print) -> Fleet:
@@ -193,7 +195,7 @@ def create(count: int, backend: str = "auto", log=print) -> Fleet:
 
 def _create_with_playbook(count: int) -> None:
     """``ansible-playbook flaskfleet.cloud.provision`` (docker provider), app ``bench``, our state dir."""
-    from benchlib import ansible  # noqa: PLC0415 - avoids a cycle at import time
+    from benchlib import ansible
 
     ansible.install_collection()
     extra = {

@@ -43,7 +43,9 @@ class Moto:
             self.port = sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
         log = (WORK / "moto.log").open("w")
-        self.proc = subprocess.Popen([VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log)
+        self.proc = subprocess.Popen(
+            [VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log
+        )
         self._wait()
         self.actions: list[str] = []
         self.lock = threading.Lock()
@@ -119,7 +121,7 @@ def _aws_env() -> dict[str, str]:
     env = {k: v for k, v in base_env().items() if not k.startswith("AWS_")}
     env.update(
         AWS_ACCESS_KEY_ID="bench-key-id",
-        AWS_SECRET_ACCESS_KEY="bench-secret-key",
+        AWS_SECRET_ACCESS_KEY="bench-secret-key",  # noqa: S106 - dummy, moto only
         AWS_REGION=REGION,
         AWS_EC2_METADATA_DISABLED="true",
         AWS_CONFIG_FILE="/nonexistent/aws-config",
@@ -129,9 +131,9 @@ def _aws_env() -> dict[str, str]:
 
 
 def _client(url: str):
-    import boto3  # noqa: PLC0415
+    import boto3
 
-    return boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x")
+    return boto3.client("ec2", region_name=REGION, endpoint_url=url, aws_access_key_id="x", aws_secret_access_key="x")  # noqa: S106 - moto
 
 
 def setup(ctx) -> None:
@@ -158,11 +160,15 @@ def sizes(ctx) -> list[int]:
 
 def _live(ctx, name: str) -> list[str]:
     """Instance ids tagged with ``name`` that are not terminated (straight to moto: not counted)."""
-    pages = _client(ctx.moto.url).get_paginator("describe_instances").paginate(
-        Filters=[
-            {"Name": "tag:flaskfleet.name", "Values": [name]},
-            {"Name": "instance-state-name", "Values": ["pending", "running"]},
-        ]
+    pages = (
+        _client(ctx.moto.url)
+        .get_paginator("describe_instances")
+        .paginate(
+            Filters=[
+                {"Name": "tag:flaskfleet.name", "Values": [name]},
+                {"Name": "instance-state-name", "Values": ["pending", "running"]},
+            ]
+        )
     )
     return [i["InstanceId"] for page in pages for r in page["Reservations"] for i in r["Instances"]]
 

@@ -12,7 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from benchlib.env import BenchError
+from benchlib import env
+from benchlib.env import BenchError, OverLimit
+
+#: A method may take this many times the floor's time in the same round (at least LIMIT_MIN s).
+LIMIT_FACTOR = 25
+LIMIT_MIN = 180.0
 
 
 @dataclass
@@ -41,6 +46,7 @@ class Series:
     errors: list[str] = field(default_factory=list)
     extra: dict[str, list[Any]] = field(default_factory=dict)
     unavailable: str | None = None
+    over_limit: float | None = None
 
     @property
     def median(self) -> float | None:
@@ -57,6 +63,7 @@ class Series:
             "errors": self.errors,
             "extra": self.extra,
             "unavailable": self.unavailable,
+            "over_limit": self.over_limit,
         }
 
 
@@ -64,11 +71,21 @@ def interleave(methods: list[Method], reps: int, log: Callable[[str], None], lab
     """Run every method ``reps`` times, one round at a time; a method that fails is not retried."""
     series = {m.name: Series(unavailable=m.unavailable) for m in methods}
     for rep in range(1, reps + 1):
+        floor_time = None
         for method in methods:
             s = series[method.name]
             if method.unavailable or (s.errors and not s.times):
                 continue
-            seconds = _once(method, s)
+            if floor_time is not None and not method.floor:
+                env.LIMIT.update(
+                    seconds=max(LIMIT_MIN, LIMIT_FACTOR * floor_time), why=f"limit: {LIMIT_FACTOR}x the floor's time"
+                )
+            try:
+                seconds = _once(method, s)
+            finally:
+                env.LIMIT.update(seconds=None, why="")
+            if method.floor and seconds is not None:
+                floor_time = seconds
             status = f"{seconds:7.2f} s" if seconds is not None else f"FAILED: {s.errors[-1]}"
             log(f"  {label} round {rep}/{reps} {method.name:<24} {status}")
     return series
@@ -83,6 +100,10 @@ def _once(method: Method, s: Series) -> float | None:
         out = method.run()
         seconds = time.perf_counter() - started
         extra = method.check(out) if method.check else None
+    except OverLimit as exc:
+        s.errors.append(str(exc))
+        s.over_limit = exc.seconds
+        return None
     except BenchError as exc:
         s.errors.append(str(exc))
         return None

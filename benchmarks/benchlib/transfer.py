@@ -73,7 +73,16 @@ class _Transfer:
             return _xargs(fleet, n, ["rsync", "-a", "-e", f"{ssh_cmd} -p {{}}", local, f"admin@127.0.0.1:{REMOTE}/"])
 
         def ff_put() -> Proc:
-            argv = [VENV_BIN / "python", DRIVERS / "flaskfleet_put.py", "--inventory", inv, "--local", local, "--remote", dest]
+            argv = [
+                VENV_BIN / "python",
+                DRIVERS / "flaskfleet_put.py",
+                "--inventory",
+                inv,
+                "--local",
+                local,
+                "--remote",
+                dest,
+            ]
             return run(argv, timeout=900)
 
         def invoke_put() -> Proc:
@@ -81,7 +90,16 @@ class _Transfer:
             return run(argv, env=base_env({"FLASKFLEET_STATE_DIR": str(ctx.state_dir)}), timeout=900)
 
         def fabric_put() -> Proc:
-            argv = [VENV_BIN / "python", DRIVERS / "fabric_put.py", "--inventory", inv, "--local", local, "--remote", REMOTE]
+            argv = [
+                VENV_BIN / "python",
+                DRIVERS / "fabric_put.py",
+                "--inventory",
+                inv,
+                "--local",
+                local,
+                "--remote",
+                REMOTE,
+            ]
             return run(argv, timeout=900)
 
         no_tasks = None if (ROOT / "tasks.py").exists() else "no tasks.py (invoke tasks not landed)"
@@ -105,7 +123,9 @@ class _Transfer:
         bad = [p for p, lines in stats.items() if not lines or lines[0] != want_stat]
         if len(stats) != n or bad:
             sample = stats.get(bad[0], ["?"])[0] if bad else "?"
-            raise BenchError(f"payload wrong on {len(bad) + n - len(stats)} of {n} hosts (got {sample!r}, want {want_stat!r})")
+            raise BenchError(
+                f"payload wrong on {len(bad) + n - len(stats)} of {n} hosts (got {sample!r}, want {want_stat!r})"
+            )
         nodes = ctx.fleet.first(n)
         ends = {nodes[0].port, nodes[-1].port}
         for port in ends:
@@ -159,11 +179,12 @@ class _Tree(_Transfer):
         marker = PAYLOAD / f"tree-{count}.complete"  # beside the tree, not part of the payload
         if not marker.exists():
             shutil.rmtree(root, ignore_errors=True)
-            rng = random.Random(count)  # the same tree every time
+            rng = random.Random(count)  # noqa: S311 - the same payload tree every time, not a secret
             for i in range(count):
                 sub = root / f"d{i % 20:02d}" / f"s{i % 7}"
                 sub.mkdir(parents=True, exist_ok=True)
-                (sub / f"f{i:05d}.txt").write_bytes(rng.randbytes(rng.randint(200, 8000)))
+                size = rng.randint(200, 8000)
+                (sub / f"f{i:05d}.txt").write_bytes(rng.randbytes(size))
             marker.write_text("")
         return root
 

@@ -12,10 +12,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import paramiko  # noqa: E402
-from fabric import Config, Connection, SerialGroup, ThreadingGroup  # noqa: E402
-
-from benchlib.jobs import load_hosts, steps  # noqa: E402
+import paramiko
+from benchlib.jobs import load_hosts, steps
+from fabric import Config, Connection, SerialGroup, ThreadingGroup
 
 
 def connection(host: dict) -> Connection:

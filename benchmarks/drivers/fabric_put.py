@@ -15,9 +15,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from drivers.fabric_job import connection  # noqa: E402
+from benchlib.jobs import load_hosts
 
-from benchlib.jobs import load_hosts  # noqa: E402
+from drivers.fabric_job import connection
 
 
 def put_tree(conn, local: Path, remote: str) -> None:

@@ -13,10 +13,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flaskfleet.fleet import Fleet  # noqa: E402
-from flaskfleet.inventory import Host  # noqa: E402
+from benchlib.jobs import load_hosts, steps
 
-from benchlib.jobs import load_hosts, steps  # noqa: E402
+from flaskfleet.fleet import Fleet
+from flaskfleet.inventory import Host
 
 
 def main() -> int:
@@ -27,7 +27,12 @@ def main() -> int:
     args = parser.parse_args()
     hosts = [
         Host(
-            name=h["name"], address=h["address"], port=h["port"], user=h["user"], key_file=h["key"], known_hosts=h["known_hosts"]
+            name=h["name"],
+            address=h["address"],
+            port=h["port"],
+            user=h["user"],
+            key_file=h["key"],
+            known_hosts=h["known_hosts"],
         )
         for h in load_hosts(args.inventory)
     ]

@@ -8,10 +8,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flaskfleet.fleet import Fleet  # noqa: E402
-from flaskfleet.inventory import Host  # noqa: E402
+from benchlib.jobs import load_hosts
 
-from benchlib.jobs import load_hosts  # noqa: E402
+from flaskfleet.fleet import Fleet
+from flaskfleet.inventory import Host
 
 
 def main() -> int:
@@ -23,7 +23,14 @@ def main() -> int:
     parser.add_argument("--method", default="auto")
     args = parser.parse_args()
     hosts = [
-        Host(name=h["name"], address=h["address"], port=h["port"], user=h["user"], key_file=h["key"], known_hosts=h["known_hosts"])
+        Host(
+            name=h["name"],
+            address=h["address"],
+            port=h["port"],
+            user=h["user"],
+            key_file=h["key"],
+            known_hosts=h["known_hosts"],
+        )
         for h in load_hosts(args.inventory)
     ]
     with Fleet(hosts, parallel=len(hosts), timeout=600) as fleet:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib.jobs import load_hosts, steps  # noqa: E402
+from benchlib.jobs import load_hosts, steps
 
 
 def one_host(host: dict, opts: list[str], token: str, sockdir: str) -> bool:
