@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer
 from benchlib.env import RESULTS, ROOT, WORK, BenchError
-from benchlib.timing import interleave
+from benchlib.timing import LIMIT_FACTOR, interleave
 
 MEASUREMENTS = {
     "fanout": [fanout],
@@ -69,7 +69,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
     p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
     p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
-    p.add_argument("--slow-hosts", type=_ints, help="host counts for deploy and converge (default: --hosts)")
+    p.add_argument(
+        "--slow-hosts", type=_ints, help="host counts for deploy and converge (default: those of --hosts up to 10)"
+    )
     p.add_argument(
         "--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)"
     )
@@ -90,7 +92,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.file_mb = args.file_mb or (10 if quick else 100)
     args.tree_files = args.tree_files or (200 if quick else 2000)
     args.deploy_reps = args.deploy_reps or 1
-    args.slow_hosts = args.slow_hosts or args.hosts
+    # A deploy or site.yml round at N=50 takes 10+ minutes on 2 cores: by default the slow
+    # measurements stop at N=10 (ask for more with --slow-hosts 1,10,50).
+    args.slow_hosts = args.slow_hosts or ([n for n in args.hosts if n <= 10] or [min(args.hosts)])
     args.name = args.name or ("quick" if quick else "latest")
     if max(args.hosts + args.slow_hosts) > 100:
         p.error("at most 100 hosts (the machine has 2 cores)")
@@ -189,7 +193,8 @@ def _measure(m, ctx, run: dict) -> int:
     reps = m.reps(ctx) if hasattr(m, "reps") else args.reps
     data = run["results"].setdefault(m.KEY, {})
     for n in sizes:
-        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}")
+        factor = getattr(m, "LIMIT_FACTOR", LIMIT_FACTOR)
+        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}", factor)
         for method, s in series.items():
             data.setdefault(method, {})[str(n)] = s.as_dict()
     return 0

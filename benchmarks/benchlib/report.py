@@ -117,6 +117,9 @@ def plot(run: dict[str, Any], measurement, path: Path) -> bool:
     if not drawn:
         plt.close(fig)
         return False
+    ns = sorted({int(n) for per_n in data.values() for n in per_n})
+    for ax in axes:
+        ax.set_xticks(ns)
     axes[0].set_title("time vs N")
     axes[1].set_title("time vs N (log scale)")
     axes[1].set_yscale("log")

@@ -67,7 +67,9 @@ class Series:
         }
 
 
-def interleave(methods: list[Method], reps: int, log: Callable[[str], None], label: str) -> dict[str, Series]:
+def interleave(
+    methods: list[Method], reps: int, log: Callable[[str], None], label: str, limit_factor: float = LIMIT_FACTOR
+) -> dict[str, Series]:
     """Run every method ``reps`` times, one round at a time; a method that fails is not retried."""
     series = {m.name: Series(unavailable=m.unavailable) for m in methods}
     for rep in range(1, reps + 1):

@@ -41,6 +41,7 @@ class _Transfer:
     TITLE = ""
     FLOOR = ""
     NOTE = ""
+    LIMIT_FACTOR = 10  # a transfer 10x slower than scp/rsync is stopped (at least 180 s)
 
     def local(self, ctx) -> Path:  # pragma: no cover - overridden
         raise NotImplementedError
