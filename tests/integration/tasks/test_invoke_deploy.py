@@ -8,10 +8,12 @@ with ``--env`` must reach the host's env file and never appear in any output, ev
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import Cli, cli_env, docker_exec
+from conftest import BIN, Cli, cli_env, docker_exec
 
 pytestmark = [pytest.mark.docker, pytest.mark.slow]
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,10 +65,23 @@ def test_deploy_status_rollback(dff, deploy_fleet):
     assert back.returncode == 0, back.stdout[-3000:]
     assert status(dff) == {h: (R1, True) for h in hosts}
 
+    # The journal of the app units, from every host, and streamed from one.
+    logs = dff("logs", "-l", "20")
+    assert logs.returncode == 0, logs.stderr
+    assert {line.split(" | ")[0].strip() for line in logs.stdout.splitlines() if " | " in line} == set(hosts)
+    follow = subprocess.Popen([str(BIN / "flaskfleet"), "logs", "--follow", "-H", hosts[0]], cwd=deploy_fleet.root,
+                              env=dff.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        out, _ = follow.communicate(timeout=15)
+    except subprocess.TimeoutExpired:
+        follow.send_signal(signal.SIGINT)
+        out, _ = follow.communicate(timeout=30)
+    assert "flaskfleet-hello@" in out
+
     # The secret reached the app's env file, and no output (not even -vvv) shows it.
     for host in hosts:
         assert docker_exec(host, f"grep -c {SECRET} /srv/hello/shared/.env").stdout.strip() == "1"
-    for proc in (first, second, back):
+    for proc in (first, second, back, logs):
         assert SECRET not in proc.stdout + proc.stderr
     assert not list(Path("/tmp").glob("flaskfleet-vars-*"))  # the 0600 vars file is gone
 
