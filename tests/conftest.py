@@ -50,7 +50,7 @@ def ansible_env(collections_path) -> dict[str, str]:
 def run(args, env=None, cwd=ROOT, timeout=600, check=False, **kw) -> subprocess.CompletedProcess:
     """Run a command, capture text output; on ``check`` failure show both streams."""
     proc = subprocess.run(
-        [str(a) for a in args], env=env, cwd=cwd, timeout=timeout, capture_output=True, text=True, **kw
+        [str(a) for a in args], env=env, cwd=cwd, timeout=timeout, capture_output=True, text=True, check=False, **kw
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"{args} exited {proc.returncode}\nSTDOUT:\n{proc.stdout}\nSTDERR:\n{proc.stderr}")

@@ -87,7 +87,7 @@ def test_run_concurrently_reports_each_failure():
 
     outcomes = docker_hosts.run_concurrently(half, range(6))
     assert [(item, result) for item, result, error in outcomes if error is None] == [(0, 0), (2, 20), (4, 40)]
-    assert [str(error) for _, _, error in outcomes if error is not None] == ["odd 1", "odd 3", "odd 5"]
+    assert [str(error) for _item, _result, error in outcomes if error is not None] == ["odd 1", "odd 3", "odd 5"]
     assert docker_hosts.run_concurrently(half, []) == []
 
 
@@ -108,7 +108,7 @@ class FakeServer:
     def serve(self):
         while True:
             try:
-                conn, _ = self.sock.accept()
+                conn, _addr = self.sock.accept()
             except OSError:
                 return
             with conn:

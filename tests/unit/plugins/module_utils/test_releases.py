@@ -242,9 +242,9 @@ def test_prune_keeps_newest_current_rollback_target_and_protected(rel, layout):
         Path(layout.artifact_path(rid)).write_bytes(b"x")
     rel.activate(layout, releases[2])  # current is old: a newer one was staged, then rolled back
     assert rel.prune_plan(layout, 2, protect=[releases[0]]) == [releases[3], releases[4]]
-    pruned, _ = rel.prune(layout, 2, protect=[releases[0]], check_mode=True)
+    pruned, _leftovers = rel.prune(layout, 2, protect=[releases[0]], check_mode=True)
     assert pruned == [releases[3], releases[4]] and layout.releases() == releases
-    pruned, _ = rel.prune(layout, 2, protect=[releases[0]])
+    pruned, _leftovers = rel.prune(layout, 2, protect=[releases[0]])
     assert pruned == [releases[3], releases[4]]
     assert layout.releases() == [releases[0], releases[1], releases[2], releases[5], releases[6]]
     assert sorted(os.listdir(layout.artifacts_dir)) == sorted("%s.tar.gz" % r for r in layout.releases())

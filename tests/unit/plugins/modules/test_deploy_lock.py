@@ -101,7 +101,7 @@ def test_concurrent_runs_exactly_one_wins(lock):
         subprocess.Popen(
             _command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=lock.env
         )
-        for _ in range(8)
+        for _attempt in range(8)
     ]
     for n, proc in enumerate(procs):
         proc.stdin.write(_stdin({"path": str(lock.path), "holder": "dev%d" % n, "run_id": "run-%d" % n}, False))
