@@ -6,6 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
+import warnings
 
 import pytest
 from conftest import R1
@@ -49,7 +50,9 @@ def _context(version: ssl.TLSVersion) -> ssl.SSLContext:
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE  # the certificate is self-signed
     context.set_ciphers("DEFAULT:@SECLEVEL=0")
-    context.minimum_version = context.maximum_version = version
+    with warnings.catch_warnings():  # offering TLS 1.1 is the point of the test
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = version
     return context
 
 
