@@ -78,10 +78,15 @@ status=0
 for stage in "${STAGES[@]}"; do
     log "stage $stage"
     t0=$SECONDS
-    if "stage_$stage"; then
+    # NOTE: not `if stage_x`: bash ignores `set -e` inside a function called as a condition.
+    set +e
+    (set -e; "stage_$stage")
+    rc=$?
+    set -e
+    if [ "$rc" = 0 ]; then
         log "stage $stage passed in $((SECONDS - t0)) s"
     else
-        log "stage $stage FAILED after $((SECONDS - t0)) s"
+        log "stage $stage FAILED (exit $rc) after $((SECONDS - t0)) s"
         status=1
     fi
 done
