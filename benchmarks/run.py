@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer
 from benchlib.env import RESULTS, ROOT, WORK, BenchError
-from benchlib.timing import LIMIT_FACTOR, interleave
+from benchlib.timing import LIMIT_FACTOR, Series, interleave
 
 MEASUREMENTS = {
     "fanout": [fanout],
@@ -192,6 +192,9 @@ def _measure(m, ctx, run: dict) -> int:
     sizes = m.sizes(ctx) if hasattr(m, "sizes") else args.hosts
     reps = m.reps(ctx) if hasattr(m, "reps") else args.reps
     data = run["results"].setdefault(m.KEY, {})
+    for method, per_n in (m.extra_series(ctx) if hasattr(m, "extra_series") else {}).items():
+        for n, seconds in per_n.items():
+            data.setdefault(method, {})[str(n)] = Series(times=[seconds]).as_dict()
     for n in sizes:
         factor = getattr(m, "LIMIT_FACTOR", LIMIT_FACTOR)
         series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}", factor)

@@ -66,14 +66,14 @@ def site(ctx, n: int, artifact_path, tuned: bool = True, control=None) -> Proc:
 
 
 def ensure_site(ctx) -> None:
-    """Run site.yml once on the whole fleet (untimed setup), with the collection freshly installed."""
+    """Run site.yml once (untimed setup) on the hosts deploy and converge use, collection freshly installed."""
     if getattr(ctx, "site_done", False):
         return
     ansible.install_collection()
-    n = len(ctx.fleet.nodes)
+    n = max(ctx.args.slow_hosts)
     release = new_release_id()
     artifact = build(release)
-    ctx.log(f"   setup: site.yml on all {n} hosts (first converge, release {release})")
+    ctx.log(f"   setup: site.yml on the first {n} hosts (first converge, release {release})")
     started = time.monotonic()
     control = ansible.ControlDir()
     try:
@@ -82,7 +82,6 @@ def ensure_site(ctx) -> None:
         control.close()
     ctx.site_first_run = time.monotonic() - started
     ctx.site_artifact = artifact.path
-    ctx.live_release = {node.name: release for node in ctx.fleet.nodes}
     ctx.site_done = True
     ctx.log(f"   setup: first converge took {ctx.site_first_run:.1f} s")
 

@@ -55,3 +55,10 @@ def reps(ctx) -> int:
 def sizes(ctx) -> list[int]:
     """Host counts for this measurement (--slow-hosts, default --hosts)."""
     return ctx.args.slow_hosts
+
+
+def extra_series(ctx) -> dict[str, dict[int, float]]:
+    """The untimed-by-design first site.yml run, reported for information (one sample)."""
+    if getattr(ctx, "site_first_run", None) is None:
+        return {}
+    return {"site.yml (1st run, setup)": {max(ctx.args.slow_hosts): ctx.site_first_run}}
