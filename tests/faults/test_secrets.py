@@ -173,3 +173,38 @@ def test_app_uses_the_secrets_without_showing_them(world, deployed):
     assert RELEASE_INVOKE in page
     for value in all_tokens(tokens):
         assert value not in page
+
+
+def test_role_argument_errors_do_not_print_secrets(ansible_env, tmp_path):
+    """A wrong variable next to a secret: the error names the variable, never the secret's value."""
+    secret = token("beside-an-error")
+    inventory = tmp_path / "hosts.yml"
+    inventory.write_text("all:\n  hosts:\n    nowhere: {ansible_host: 127.0.0.1, ansible_port: 9}\n")
+    play = tmp_path / "play.yml"
+    play.write_text(
+        json.dumps(
+            [
+                {
+                    "name": "Deploy with one wrong variable",
+                    "hosts": "nowhere",
+                    "gather_facts": False,
+                    "tasks": [
+                        {
+                            "name": "Run the flask_app role",
+                            "ansible.builtin.include_role": {"name": "flaskfleet.cloud.flask_app"},
+                            "vars": {
+                                "flask_app_name": APP,
+                                "flask_app_workers": "many",
+                                "flask_app_env": {"SECRET_KEY": secret},
+                            },
+                        }
+                    ],
+                }
+            ]
+        )
+    )
+    proc = ansible_playbook(ansible_env, "-i", inventory, play, "-vvv", timeout=120)
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 2, out
+    assert "argument 'flask_app_workers' is of type str" in out, out
+    assert secret not in out and secret not in "".join(out.split())
