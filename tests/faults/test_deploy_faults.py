@@ -317,14 +317,13 @@ def test_host_killed_mid_deploy(fleet, env, artifacts, tmp_path):
     assert fleet.verify_current(victim) == RELEASE_A
     assert fleet.serving(victim) == RELEASE_A
 
-    # The same deploy again: the dead run's lock is still on the host and is never broken silently.
-    proc = ansible_playbook(env, *args)
+    # The same deploy again (on that host: the others are done): the dead run's lock is still
+    # there and is never broken silently.
+    proc = ansible_playbook(env, *deploy_args(fleet, artifacts[RELEASE_B], victim))
     out = proc.stdout + proc.stderr
     assert proc.returncode == 2, out
     assert TRACEBACK not in out
-    assert f"fatal: [{victim}]: FAILED!" in out, out
-    assert f"failed on {victim}, which keeps its live release" in out, out
-    assert f"Take the deploy lock: deploy lock held by {_holder()} since" in out, out
+    assert f"[{victim}] Take the deploy lock: deploy lock held by {_holder()} since" in out, out
     assert "wait for it or re-run with force_unlock=true to break it" in out
     assert fleet.verify_current(victim) == RELEASE_A
     assert fleet.serving(victim) == RELEASE_A
