@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import configparser
 import os
+import shutil
 import socket
 import subprocess
 import tempfile
@@ -36,9 +37,12 @@ TRACEBACK = "Traceback (most recent call last)"
 
 
 @pytest.fixture(scope="module")
-def env(ansible_env) -> dict[str, str]:
+def env(ansible_env):
     """Ansible's environment, with SSH control sockets of our own (no other test's masters)."""
-    return {**ansible_env, "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="ffcp-")}
+    # NOTE: a short path: a control socket's path must fit in 108 bytes.
+    control = tempfile.mkdtemp(prefix="ffcp-")
+    yield {**ansible_env, "ANSIBLE_SSH_CONTROL_PATH_DIR": control}
+    shutil.rmtree(control, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +96,7 @@ def fresh_env(env: dict, tmp_path: Path) -> dict:
     NOTE: an established ControlMaster connection (ControlPersist) is reused without a new key
     exchange or login, so identity checks happen only when a connection is set up.
     """
-    # NOTE: a short path: a control socket's path must fit in 108 bytes.
-    control = tempfile.mkdtemp(prefix="ffcp-")
+    control = tempfile.mkdtemp(prefix="f", dir=env["ANSIBLE_SSH_CONTROL_PATH_DIR"])
     return {**env, "ANSIBLE_SSH_CONTROL_PATH_DIR": control}
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import gzip
 import json
 import secrets
+import shutil
 import tempfile
 
 import pytest
@@ -46,6 +47,7 @@ def world(tmp_path_factory, ansible_env):
         **ansible_env,
         "TMPDIR": str(controller_tmp),
         "ANSIBLE_LOCAL_TEMP": str(controller_tmp / "ansible-local"),
+        # NOTE: a short path: a control socket's path must fit in 108 bytes.
         "ANSIBLE_SSH_CONTROL_PATH_DIR": tempfile.mkdtemp(prefix="ffcp-"),
     }
     fleet = FaultFleet(TAG, APP, work)
@@ -56,6 +58,7 @@ def world(tmp_path_factory, ansible_env):
         yield fleet, env, work
     finally:
         fleet.remove()
+        shutil.rmtree(env["ANSIBLE_SSH_CONTROL_PATH_DIR"], ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
