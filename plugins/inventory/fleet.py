@@ -276,6 +276,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         """Read the config, list the hosts (or take them from the cache), add them."""
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
+        self._refuse_unknown_options(loader, path)
         self._config_dir = os.path.dirname(os.path.abspath(path))
         cache_key = self.get_cache_key(path)
         use_cache = self.get_option("cache") and cache
@@ -291,6 +292,16 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         if update_cache:
             self._cache[cache_key] = hosts
         self._populate(hosts)
+
+    def _refuse_unknown_options(self, loader, path):
+        """A misspelt option must not silently fall back to a default (e.g. every Docker host)."""
+        raw = loader.load_from_file(path, cache="none") or {}
+        unknown = sorted(set(raw) - set(self._options) - {"plugin"})
+        if unknown:
+            raise AnsibleError(
+                "%s: unknown option(s) %s; valid options are: %s"
+                % (path, ", ".join(unknown), ", ".join(sorted(set(self._options) | {"plugin"})))
+            )
 
     # -- listing ---------------------------------------------------------------------------------
     def _query(self, path: str) -> list:
