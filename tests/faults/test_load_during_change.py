@@ -9,6 +9,7 @@ load generator is the deploy tests' (``tests/integration/deploy/loadgen.py``).
 from __future__ import annotations
 
 import sys
+import time
 
 import pytest
 from conftest import ROOT
@@ -47,31 +48,37 @@ def churn(ansible_env, tmp_path_factory):
         fleet.remove()
 
 
-def _change(env, fleet, args: list) -> None:
+def _change(env, fleet, args: list) -> tuple[float, float]:
+    """Run one deploy or rollback; returns its (start, end) on the load's clock."""
+    start = time.monotonic()
     proc = ansible_playbook(env, *args)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    return start, time.monotonic()
 
 
 def test_ten_alternating_deploys_and_a_rollback_under_load(churn):
     fleet, env, artifacts = churn
     url = f"http://127.0.0.1:{fleet.port(HOST, 80)}/"
     order = [RELEASE_A if i % 2 == 0 else RELEASE_B for i in range(10)]
-    with Load(url, clients=20, max_seconds=900) as load:
+    windows = []
+    # Bounded: 20 clients, at most 40 minutes (the changes take a few minutes on an idle machine).
+    with Load(url, clients=20, max_seconds=2400) as load:
         load.wait_for_requests(50)
         for rid in order:
-            _change(env, fleet, deploy_args(fleet, artifacts[rid], "web", *FAST))
+            windows.append(_change(env, fleet, deploy_args(fleet, artifacts[rid], "web", *FAST)))
             assert fleet.current(HOST) == rid
-        deploys_done = load.report.total
         rollback = ["flaskfleet.cloud.rollback", "-i", fleet.inventory, "-e", f"flask_app_name={APP}",
                     "-e", "flaskfleet_hosts=web", *FAST]  # fmt: skip
-        _change(env, fleet, rollback)
+        windows.append(_change(env, fleet, rollback))
         load.wait_for_requests(load.report.total + 50)
     report = load.report
+    during = [sum(1 for s in report.samples if start <= s.started <= end) for start, end in windows]
     print(
         f"\nload during change: 10 deploys ({' '.join(r[-3:] for r in order)}) + rollback under 20 clients: "
-        f"total {report.total} requests ({deploys_done} during the deploys), failed {len(report.failures)}, "
-        f"p99 {report.p99() * 1000:.0f} ms, answers per release {dict(report.counts())}"
+        f"total {report.total} requests, failed {len(report.failures)}, p99 {report.p99() * 1000:.0f} ms, "
+        f"requests during each change {during}, answers per release {dict(report.counts())}"
     )
+    assert all(count >= 20 for count in during), "the load ran through every deploy and the rollback"
     assert report.failures == [], report.summary()
     assert set(report.counts()) == {RELEASE_A, RELEASE_B}, "every answer came from one of the complete releases"
     assert len(report.releases_in_order()) >= 11, "the answers switched at every deploy and at the rollback"
