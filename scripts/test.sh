@@ -61,12 +61,43 @@ PY
     (cd "$INSTALLED" && ansible-test sanity --venv --python 3.11 --color no)
 }
 
+# The suites spend most of their time waiting on SSH, containers and health checks, so three
+# independent groups run side by side (each area uses its own app label, hosts and state dir).
+run_groups() {
+    local logs="$ROOT/build/test-logs" pids=() names=() rc=0 i
+    mkdir -p "$logs"
+    while [ "$#" -gt 0 ]; do
+        names+=("$1"); shift
+        local args=()
+        while [ "$#" -gt 0 ] && [ "$1" != "--" ]; do args+=("$1"); shift; done
+        [ "$#" -gt 0 ] && shift
+        python -m pytest -p no:cacheprovider "${args[@]}" >"$logs/${names[-1]}.log" 2>&1 &
+        pids+=("$!")
+    done
+    for i in "${!pids[@]}"; do
+        if wait "${pids[$i]}"; then
+            log "group ${names[$i]}: passed"
+        else
+            log "group ${names[$i]}: FAILED"
+            rc=1
+        fi
+        cat "$logs/${names[$i]}.log"
+    done
+    return $rc
+}
+
 stage_pytest() {
-    python -m pytest tests -m "not faults" -p no:cacheprovider
+    run_groups \
+        unit-aws tests/unit tests/integration/aws -m "not faults" -- \
+        hosts-tasks tests/integration --ignore=tests/integration/aws --ignore=tests/integration/deploy -m "not faults" -- \
+        deploy tests/integration/deploy -m "not faults"
 }
 
 stage_faults() {
-    python -m pytest tests -m faults -p no:cacheprovider
+    run_groups \
+        faults-aws-fleet tests/faults/test_aws_faults.py tests/faults/test_fleet_faults.py tests/unit -m faults -- \
+        faults-deploy tests/faults/test_deploy_faults.py tests/faults/test_load_during_change.py -m faults -- \
+        faults-input tests/faults/test_bad_input_corpus.py tests/faults/test_secrets.py -m faults
 }
 
 stage_molecule() {
