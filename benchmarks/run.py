@@ -83,6 +83,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
     p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
+    p.add_argument("--merge", help="only re-render: combine results/<A>.json,<B>.json,... (first wins) into --name")
     p.add_argument("--notes", default="", help="free text written into the report (e.g. load conditions)")
     args = p.parse_args(argv)
     quick = args.quick
@@ -115,7 +116,10 @@ def _raise_interrupt(signum, frame):
 def main(argv: list[str]) -> int:
     """Run the suite; the fleet is always removed at the end unless --keep-fleet."""
     args = parse_args(argv)
-    lock = _single_run()
+    if args.merge:
+        return _merge(args)
+    needs_fleet = any(getattr(m, "NEEDS_FLEET", True) for key in args.only for m in MEASUREMENTS[key])
+    lock = _single_run() if needs_fleet or args.teardown else None
     if args.teardown:
         fleet.teardown(log)
         return 0
@@ -157,12 +161,41 @@ def main(argv: list[str]) -> int:
                     log(f"teardown of {m.KEY}: {exc}")
         if ctx.fleet is not None and not args.keep_fleet:
             fleet.teardown(log)
-        lock.close()
+        if lock is not None:
+            lock.close()
     md = _finish(run, selected, t0, partial=False)
     log(f"report: {md}")
     if args.name == "latest" and report.update_doc(run, DOC):
         log(f"goals table updated in {DOC}")
     return code
+
+
+def _merge(args) -> int:
+    """Combine saved runs (measurements missing from the first are taken from the next ones)."""
+    import json
+
+    names = [n.strip() for n in args.merge.split(",") if n.strip()]
+    runs = []
+    for name in names:
+        path = RESULTS / f"{name}.json"
+        if not path.exists():
+            sys.exit(f"benchmarks: {path} not found; run the suite with --name {name} first")
+        runs.append(json.loads(path.read_text()))
+    merged = runs[0]
+    for other in runs[1:]:
+        for key, data in other["results"].items():
+            if key not in merged["results"]:
+                merged["results"][key] = data
+                merged["notes"] = (merged.get("notes", "") + f" {key}: from run `{other['name']}` ({other['started']}, "
+                                   f"load {other['load_start']} · {other['load_end']}).").strip()  # fmt: skip
+    merged["name"] = args.name
+    merged["command"] += f" (merged with {', '.join(names[1:])})" if len(names) > 1 else ""
+    present = [m for key in ORDER for m in MEASUREMENTS[key] if m.KEY in merged["results"]]
+    md = report.write(merged, present, RESULTS)
+    log(f"report: {md}")
+    if args.name == "latest" and report.update_doc(merged, DOC):
+        log(f"goals table updated in {DOC}")
+    return 0
 
 
 def _single_run():
