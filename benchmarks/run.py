@@ -30,12 +30,15 @@ from benchlib.timing import LIMIT_FACTOR, Series, interleave
 MEASUREMENTS = {
     "fanout": [fanout],
     "transfer": [transfer.FILE, transfer.TREE],
+    "transfer-file": [transfer.FILE],
+    "transfer-tree": [transfer.TREE],
     "converge": [converge],
     "deploy": [deploy],
     "provision": [provision],
 }
+DEFAULT_ONLY = ["fanout", "transfer", "converge", "deploy", "provision"]
 DOC = ROOT / "docs" / "performance.md"
-ORDER = ["fanout", "transfer", "converge", "deploy", "provision"]
+ORDER = ["fanout", "transfer", "transfer-file", "transfer-tree", "converge", "deploy", "provision"]
 
 
 def _ints(text: str) -> list[int]:
@@ -63,7 +66,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--hosts", type=_ints, help="host counts N (default 1,10,50; --quick 1,5; max 100)")
     p.add_argument("--reps", type=int, help="interleaved rounds per N (default 3; --quick 2)")
-    p.add_argument("--only", type=_only, default=ORDER, help=f"measurements to run (default all: {','.join(ORDER)})")
+    p.add_argument(
+        "--only",
+        type=_only,
+        default=DEFAULT_ONLY,
+        help=f"measurements to run (default all: {','.join(DEFAULT_ONLY)}; transfer-file/-tree for one half)",
+    )
     p.add_argument("--quick", action="store_true", help="small run for development: N=1,5, 2 rounds, small payloads")
     p.add_argument("--name", help="report name under benchmarks/results/ (default 'latest', or 'quick')")
     p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
@@ -124,7 +132,7 @@ def main(argv: list[str]) -> int:
         fleet.teardown(log)
         return 0
     signal.signal(signal.SIGTERM, _raise_interrupt)  # make `kill` tear the fleet down like Ctrl-C
-    selected = [m for key in ORDER if key in args.only for m in MEASUREMENTS[key]]
+    selected = _unique([m for key in ORDER if key in args.only for m in MEASUREMENTS[key]])
     run = {
         "name": args.name,
         "command": "benchmarks/run.py " + shlex.join(argv),
@@ -170,6 +178,14 @@ def main(argv: list[str]) -> int:
     return code
 
 
+def _unique(measurements: list) -> list:
+    """Each measurement once, in order (``transfer`` and ``transfer-file`` share one)."""
+    seen: dict[str, object] = {}
+    for m in measurements:
+        seen.setdefault(m.KEY, m)
+    return list(seen.values())
+
+
 def _merge(args) -> int:
     """Combine saved runs (measurements missing from the first are taken from the next ones)."""
     import json
@@ -190,7 +206,7 @@ def _merge(args) -> int:
                                    f"load {other['load_start']} · {other['load_end']}).").strip()  # fmt: skip
     merged["name"] = args.name
     merged["command"] += f" (merged with {', '.join(names[1:])})" if len(names) > 1 else ""
-    present = [m for key in ORDER for m in MEASUREMENTS[key] if m.KEY in merged["results"]]
+    present = _unique([m for key in ORDER for m in MEASUREMENTS[key] if m.KEY in merged["results"]])
     md = report.write(merged, present, RESULTS)
     log(f"report: {md}")
     if args.name == "latest" and report.update_doc(merged, DOC):
