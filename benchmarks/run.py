@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer
 from benchlib.env import RESULTS, ROOT, WORK, BenchError
-from benchlib.timing import LIMIT_FACTOR, Series, interleave
+from benchlib.timing import LIMIT_FACTOR, LIMIT_MIN, Series, interleave
 
 MEASUREMENTS = {
     "fanout": [fanout],
@@ -246,7 +246,8 @@ def _measure(m, ctx, run: dict) -> int:
             data.setdefault(method, {})[str(n)] = Series(times=[seconds]).as_dict()
     for n in sizes:
         factor = getattr(m, "LIMIT_FACTOR", LIMIT_FACTOR)
-        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}", factor)
+        limit_min = getattr(m, "LIMIT_MIN", LIMIT_MIN)
+        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}", factor, limit_min)
         for method, s in series.items():
             data.setdefault(method, {})[str(n)] = s.as_dict()
     return 0

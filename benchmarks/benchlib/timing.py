@@ -68,7 +68,12 @@ class Series:
 
 
 def interleave(
-    methods: list[Method], reps: int, log: Callable[[str], None], label: str, limit_factor: float = LIMIT_FACTOR
+    methods: list[Method],
+    reps: int,
+    log: Callable[[str], None],
+    label: str,
+    limit_factor: float = LIMIT_FACTOR,
+    limit_min: float = LIMIT_MIN,
 ) -> dict[str, Series]:
     """Run every method ``reps`` times, one round at a time; a method that fails is not retried."""
     series = {m.name: Series(unavailable=m.unavailable) for m in methods}
