@@ -771,7 +771,7 @@ def lock_held_message(lock):
     """The refusal users see when another run holds the lock."""
     return (
         "deploy lock held by %s since %s for release %s (run %s);"
-        " wait for it or re-run with force_unlock=true to break it"
+        " wait for it or re-run with flask_app_force_unlock=true to break it"
         % (lock.get("holder"), lock.get("time"), lock.get("release_id"), lock.get("run_id"))
     )
 

@@ -405,7 +405,7 @@ CASES: list[Case] = [
         "deploy_lock",
         LOCK,
         "deploy lock held by alice@ci since 2026-01-01T00:00:00Z for release 20251231T000000Z (run run-alice);"
-        " wait for it or re-run with force_unlock=true to break it",
+        " wait for it or re-run with flask_app_force_unlock=true to break it",
     ),
     module(
         "lock-release-foreign",

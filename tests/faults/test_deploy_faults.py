@@ -327,7 +327,7 @@ def test_host_killed_mid_deploy(fleet, env, artifacts, tmp_path):
     assert proc.returncode == 2, out
     assert TRACEBACK not in out
     assert f"[{victim}] Take the deploy lock: deploy lock held by {_holder()} since" in out, out
-    assert "wait for it or re-run with force_unlock=true to break it" in out
+    assert "wait for it or re-run with flask_app_force_unlock=true to break it" in out
     assert fleet.verify_current(victim) == RELEASE_A
     assert fleet.serving(victim) == RELEASE_A
 

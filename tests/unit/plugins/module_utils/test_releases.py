@@ -285,7 +285,7 @@ def test_lock_acquire_refuse_force_release(rel, tmp_path):
         rel.acquire_lock(path, "bob@ci", "run-b", R2)
     assert str(err.value) == (
         "deploy lock held by alice@laptop since %s for release %s (run run-a); wait for it or re-run with"
-        " force_unlock=true to break it" % (lock["time"], R1)
+        " flask_app_force_unlock=true to break it" % (lock["time"], R1)
     )
     with pytest.raises(rel.LockHeld, match="belongs to run run-a of alice@laptop, not to run run-b"):
         rel.release_lock(path, "run-b")

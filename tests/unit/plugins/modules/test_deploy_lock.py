@@ -54,7 +54,7 @@ def test_acquire_is_atomic_idempotent_and_refuses_others(lock):
     assert refused["failed"] is True
     assert refused["msg"] == (
         "deploy lock held by alice@laptop since %s for release %s (run run-a); wait for it or re-run with"
-        " force_unlock=true to break it" % (on_disk["time"], R1)
+        " flask_app_force_unlock=true to break it" % (on_disk["time"], R1)
     )
     assert refused["lock"]["holder"] == "alice@laptop"
     assert json.loads(lock.path.read_text()) == on_disk
