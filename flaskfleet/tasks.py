@@ -523,15 +523,41 @@ def logs(
         host = one_host(s, hosts, "logs --follow")
         app = app_name_for(s, [host])
         conn = open_strict(s, host)
-        command = sudo_wrap(f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -f")
-        with contextlib.suppress(KeyboardInterrupt):
-            conn.run(command, pty=True, warn=True)
+        stream_until_interrupted(conn, sudo_wrap(f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -f"))
         return
     selected = select_hosts(s, hosts)
     app = app_name_for(s, selected)
     command = f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -o short-iso"
     results, elapsed = fan_out(s, selected, "logs", lambda fleet: fleet.sudo(command))
     finish(results, f"logs: {app}", elapsed, as_json=False)
+
+
+def stream_until_interrupted(conn: Any, command: str) -> None:
+    """Copy a remote command's output to stdout until it ends or the user presses Ctrl-C.
+
+    NOTE: a bare channel with a pty and a short timeout, not ``conn.run``: on Ctrl-C the runner
+    forwards the interrupt and then waits for the remote side, which may never answer; closing
+    our pty hangs up the remote command instead.
+    """
+    chan = conn.client.get_transport().open_session()
+    try:
+        chan.get_pty()
+        chan.settimeout(0.5)
+        chan.exec_command(command)
+        while True:
+            try:
+                data = chan.recv(32768)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            sys.stdout.write(data.decode("utf-8", errors="replace"))
+            sys.stdout.flush()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        chan.close()
+        conn.close()
 
 
 @fleet_task(help={"hosts": "pattern naming exactly one host"})
