@@ -89,6 +89,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         default="auto",
         help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)",
     )
+    p.add_argument("--configured", action="store_true", help="the kept fleet already ran site.yml: skip that setup")
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
     p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
     p.add_argument("--merge", help="only re-render: combine results/<A>.json,<B>.json,... (first wins) into --name")

@@ -70,6 +70,12 @@ def ensure_site(ctx) -> None:
     if getattr(ctx, "site_done", False):
         return
     ansible.install_collection()
+    if ctx.args.configured:
+        # Hosts kept from an earlier run (--keep-fleet) that already ran site.yml: reuse them.
+        ctx.site_artifact = max(ARTIFACTS.glob(f"{APP_NAME}-*.tar.gz"), key=lambda p: p.stat().st_mtime)
+        ctx.site_first_run = None
+        ctx.site_done = True
+        return
     n = max(ctx.args.slow_hosts)
     release = new_release_id()
     artifact = build(release)
@@ -91,7 +97,8 @@ def check_live(ctx, n: int, release_id: str) -> None:
     ports = ctx.fleet.host_list(n)
     remote = f"readlink /srv/{APP_NAME}/current; curl -fsS --max-time 5 http://localhost/healthz"
     ssh = shlex.join(["ssh", *ctx.fleet.ssh_opts()])
-    script = f'{ssh} -p "$1" admin@127.0.0.1 {shlex.quote(remote)} | tr "\\n" " " ; echo'
+    # One printf per host: a single write() of a short line cannot interleave with other hosts'.
+    script = f'out=$({ssh} -p "$1" admin@127.0.0.1 {shlex.quote(remote)} | tr "\\n" " "); printf "%s\\n" "$out"'
     proc = run(["xargs", "-P", n, "-I{}", "-a", ports, "sh", "-c", script, "sh", "{}"], timeout=300, check=False)
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
     good = [ln for ln in lines if ln.startswith(f"releases/{release_id} ") and release_id in ln.split(" ", 1)[1]]
