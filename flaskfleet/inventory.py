@@ -95,10 +95,16 @@ def ansible_inventory_binary() -> str:
 
 
 def _last_error_line(stderr: str) -> str:
-    """The most telling line of ansible-inventory's stderr."""
+    """The most telling line of ansible-inventory's stderr: the plugin's own reason when there is one."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    # NOTE: with unparsed_is_failed the last [ERROR] is only "No inventory was parsed"; the reason
+    # is in the warning of the plugin that claimed the file (auto delegates to ours).
     for line in lines:
-        if line.startswith(("ERROR", "[ERROR]")):
+        match = re.search(r"Failed to parse inventory with '(?:auto|flaskfleet\.cloud\.fleet)' plugin: (.+)", line)
+        if match:
+            return match.group(1)
+    for line in lines:
+        if line.startswith(("ERROR", "[ERROR]")) and "No inventory was parsed" not in line:
             return line
     for line in lines:
         if "WARNING" in line and ("Unable to parse" in line or "Failed to parse" in line):
