@@ -85,7 +85,7 @@ def interleave(
                 continue
             if floor_time is not None and not method.floor:
                 env.LIMIT.update(
-                    seconds=max(LIMIT_MIN, LIMIT_FACTOR * floor_time), why=f"limit: {LIMIT_FACTOR}x the floor's time"
+                    seconds=max(limit_min, limit_factor * floor_time), why=f"limit: {limit_factor:g}x the floor's time"
                 )
             try:
                 seconds = _once(method, s)
