@@ -201,7 +201,7 @@ def _merge(args) -> int:
     merged = runs[0]
     for other in runs[1:]:
         for key, data in other["results"].items():
-            if key not in merged["results"]:
+            if not merged["results"].get(key):  # absent, or left empty by an interrupted run
                 merged["results"][key] = data
                 merged["notes"] = (merged.get("notes", "") + f" {key}: from run `{other['name']}` ({other['started']}, "
                                    f"load {other['load_start']} · {other['load_end']}).").strip()  # fmt: skip
