@@ -10,18 +10,11 @@ instance is terminated directly on moto (untimed, not counted).
 from __future__ import annotations
 
 import collections
-import http.client
+import importlib.util
 import json
-import socket
-import subprocess
-import threading
-import time
-import urllib.parse
-import urllib.request
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from benchlib import ansible
-from benchlib.env import BENCH, VENV_BIN, WORK, BenchError, Proc, base_env, run
+from benchlib.env import BENCH, ROOT, VENV_BIN, WORK, BenchError, Proc, base_env, run
 from benchlib.timing import Method
 
 KEY = "provision"
@@ -31,89 +24,39 @@ NEEDS_FLEET = False
 XLABEL = "instances (N)"
 NOTE = "Extra figures: api_calls = EC2 requests seen by the counting proxy."
 REGION = "us-east-1"
-_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length", "server", "date"}
+
+
+def _load_awsfake():
+    """The AWS tests' moto helpers (a plain module beside their conftest, not a package)."""
+    spec = importlib.util.spec_from_file_location("awsfake", ROOT / "tests" / "integration" / "aws" / "awsfake.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+awsfake = _load_awsfake()
 
 
 class Moto:
-    """moto_server on a free port plus the counting proxy in front of it."""
+    """moto_server plus the counting proxy in front of it: the same pieces the AWS tests use
+    (``tests/integration/aws/awsfake.py``), so the benchmark counts calls exactly as they do."""
 
     def __init__(self) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        log = (WORK / "moto.log").open("w")
-        self.proc = subprocess.Popen(
-            [VENV_BIN / "moto_server", "-H", "127.0.0.1", "-p", str(self.port)], stdout=log, stderr=log
-        )
-        self._wait()
-        self.actions: list[str] = []
-        self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.proxy_url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def _wait(self) -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                urllib.request.urlopen(f"{self.url}/moto-api/data.json", timeout=2).read()  # noqa: S310 - 127.0.0.1
-                return
-            except OSError:
-                if self.proc.poll() is not None:
-                    raise BenchError(f"moto_server exited {self.proc.returncode}; see {WORK / 'moto.log'}") from None
-                time.sleep(0.2)
-        raise BenchError("moto_server did not answer within 60 s")
+        try:
+            self.server = awsfake.MotoServer()
+        except RuntimeError as exc:
+            raise BenchError(str(exc)) from None
+        self.url = self.server.url
+        self.proxy = awsfake.AwsProxy(self.url)
+        self.proxy_url = self.proxy.url
 
     def take(self) -> collections.Counter:
         """The actions recorded since the last call."""
-        with self.lock:
-            seen, self.actions = self.actions, []
-        return collections.Counter(seen)
+        return collections.Counter(self.proxy.take_actions())
 
     def stop(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-
-    def _handler(self):
-        moto = self
-
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):  # quiet
-                pass
-
-            def _serve(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                query = urllib.parse.parse_qs(body.decode("utf-8", "replace")) if body else {}
-                query.update(urllib.parse.parse_qs(urllib.parse.urlsplit(self.path).query))
-                with moto.lock:
-                    moto.actions.append((query.get("Action") or ["?"])[0])
-                conn = http.client.HTTPConnection("127.0.0.1", moto.port, timeout=120)
-                try:
-                    headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                    conn.request(self.command, self.path, body=body, headers=headers)
-                    resp = conn.getresponse()
-                    status, rheaders, payload = resp.status, resp.getheaders(), resp.read()
-                finally:
-                    conn.close()
-                self.send_response(status)
-                for key, value in rheaders:
-                    if key.lower() not in _HOP:
-                        self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            do_GET = do_POST = _serve
-
-        return Handler
+        self.proxy.close()
+        self.server.stop()
 
 
 def _aws_env() -> dict[str, str]:

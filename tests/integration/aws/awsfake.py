@@ -120,6 +120,12 @@ class AwsProxy:
         with self.lock:
             return len([a for a in self.actions if action in (None, a)])
 
+    def take_actions(self) -> list[str]:
+        """The actions recorded since the last reset or take, forgetting them."""
+        with self.lock:
+            seen, self.actions = self.actions, []
+        return seen
+
     def close(self) -> None:
         self.server.shutdown()
         self.server.server_close()
