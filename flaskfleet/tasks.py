@@ -13,6 +13,7 @@ import inspect
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -533,12 +534,20 @@ def logs(
 
 
 def stream_until_interrupted(conn: Any, command: str) -> None:
-    """Copy a remote command's output to stdout until it ends or the user presses Ctrl-C.
+    """Copy a remote command's output to stdout until it ends, or until Ctrl-C / SIGTERM / SIGHUP.
 
     NOTE: a bare channel with a pty and a short timeout, not ``conn.run``: on Ctrl-C the runner
     forwards the interrupt and then waits for the remote side, which may never answer; closing
-    our pty hangs up the remote command instead.
+    our pty hangs up the remote command instead. The signal handlers are installed here on
+    purpose: a process started as a background job of a non-interactive shell inherits SIGINT
+    as *ignored*, and ``--follow`` must still stop when it is asked to.
     """
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    stoppers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+    previous = {signum: signal.signal(signum, stop) for signum in stoppers}
     chan = conn.client.get_transport().open_session()
     try:
         chan.get_pty()
@@ -556,6 +565,8 @@ def stream_until_interrupted(conn: Any, command: str) -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
         chan.close()
         conn.close()
 
