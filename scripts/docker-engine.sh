@@ -23,7 +23,7 @@ if ! command -v dockerd >/dev/null 2>&1; then
         exit 1
     fi
     log "installing docker.io from the Debian archive"
-    export DEBIAN_FRONTEND=noninteractive
+    export DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1
     apt-get update -qq
     apt-get install -y -qq docker.io >/dev/null
 fi
