@@ -621,7 +621,11 @@ def provision(
 ) -> None:
     """Create the fleet's hosts with the flaskfleet.cloud.provision playbook (records their host keys)."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    play(s, "provision", provision_vars(s, app_name_for(s), count, extra_vars), verbose)
+    variables = provision_vars(s, app_name_for(s), count, extra_vars)
+    # NOTE: the playbook ends by re-reading this inventory; when it cannot be read (Docker not
+    # running, a bad config), say so in one line before anything is created.
+    load_inventory(s)
+    play(s, "provision", variables, verbose)
 
 
 @fleet_task(
@@ -638,7 +642,9 @@ def teardown(
 ) -> None:
     """Remove the fleet's hosts and their known_hosts entries with the flaskfleet.cloud.teardown playbook."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    play(s, "teardown", provision_vars(s, app_name_for(s), None, extra_vars), verbose)
+    variables = provision_vars(s, app_name_for(s), None, extra_vars)
+    load_inventory(s)
+    play(s, "teardown", variables, verbose)
 
 
 ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)

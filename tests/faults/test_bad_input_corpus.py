@@ -649,6 +649,12 @@ CASES: list[Case] = [
         "each provider needs a type, one of docker, ec2",
     ),
     cli(
+        "cli-provision-engine-down",
+        ["provision", "--count", "1", "--app-name", DOCKER_APP, "-i", "{tmp}/inventory-engine-unreachable.fleet.yml"],
+        "flaskfleet: cannot read inventory",
+        "could not list hosts: Docker engine is not reachable at unix:///nonexistent/docker.sock",
+    ),
+    cli(
         "cli-put-missing-local",
         ["put", "{tmp}/nothing-here", "/tmp/x", "-i", "{static}", "-H", "all"],
         "flaskfleet: local path {tmp}/nothing-here does not exist",
