@@ -1,25 +1,32 @@
 """Verified, atomic, idempotent file transfers to and from fleet hosts.
 
-Every transfer reads first, then acts only where needed (like a pyinfra operation):
+Every transfer reads first, then acts only where needed (like a pyinfra operation), in a fixed
+number of round trips per host whatever the size of the tree:
 
-1. **observe** — one remote command lists the sha256 and mode of every target file;
+1. **observe** — one remote ``python3`` pass creates the target directories and returns the sha256
+   and mode of every target file and directory (JSON);
 2. **decide** — files whose content already matches are skipped, mode-only differences are fixed
    with ``chmod``, everything else is sent;
-3. **act** — each file goes to a temporary name beside its target (``.NAME.ff-tmp-XXXX``), then one
-   remote script checks its sha256 against ours and only then renames it over the target
-   (``mv`` within a directory is atomic). A broken or interrupted transfer therefore never leaves
-   a partial file at the target path; leftovers under the temp name are removed by the next put.
+3. **act** — one remote ``python3`` process reads a manifest (path, size, sha256, mode per file)
+   and then the files' bytes as one stream on its stdin, over the host's already open SSH
+   connection. It writes each file to a temporary name beside its target
+   (``.NAME.ff-tmp-XXXXXXXX``), checks every temp file's sha256 against ours, and only when all
+   match sets the modes and renames them over their targets (``rename`` within a directory is
+   atomic). Any failure — disk full, permission denied, a checksum mismatch, the stream cut off
+   because the controller died — removes the temp files and replaces nothing.
 
-Large files go through OpenSSH's ``scp`` when it is installed (``transfer_method: auto``): it
-encrypts in its own process, outside the GIL, which is what makes five parallel 100 MB uploads
-as fast as plain ``scp`` (see docs/transfers.md for the measurements); small files and
-directories use SFTP over the host's already open connection.
+Big files (16 MiB and more) go through OpenSSH's ``scp`` when it is installed
+(``transfer_method: auto``): it encrypts in its own process, outside the GIL, which is what makes
+parallel 100 MB uploads as fast as plain ``scp``. They land on a temp name first and are verified
+and renamed by the same single remote process. ``transfer_method: sftp`` sends every file with
+SFTP (pipelined writes), ``scp`` every file with ``scp``; see docs/transfers.md.
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shlex
@@ -27,6 +34,7 @@ import shutil
 import stat
 import subprocess
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -41,6 +49,9 @@ SCP_THRESHOLD = 16 * 1024 * 1024
 #: SFTP channel window: paramiko's 2 MiB default stalls a fast link waiting for window adjusts.
 SFTP_WINDOW = 16 * 1024 * 1024
 _CHUNK = 1 << 20
+#: Bytes gathered before one channel write, so a tree of small files costs a few hundred channel
+#: writes, not one per file.
+_SEND_BUFFER = 256 * 1024
 TEMP_MARK = ".ff-tmp-"
 
 
@@ -70,7 +81,12 @@ def sha256_file(path: Path) -> str:
 
 @dataclass(frozen=True)
 class LocalTree:
-    """A local file or directory, scanned and hashed once for all hosts."""
+    """A local file or directory, scanned and hashed once for all hosts.
+
+    Symlinks are followed (the content they point at is sent as regular files and directories,
+    like ``rsync -L``); a broken link, a link back into its own ancestors (a loop) and special
+    files (fifos, sockets, devices) are refused before anything is sent.
+    """
 
     root: Path
     is_dir: bool
@@ -81,32 +97,56 @@ class LocalTree:
     def scan(cls, local: str) -> LocalTree:
         """Scan ``local``.
 
-        :raises TransferError: when it does not exist, is not a regular file or directory, or a
-            name holds a newline (the remote scripts read one name per line).
+        :raises TransferError: when it does not exist, is not a regular file or directory, holds
+            something that cannot be sent (see the class docstring), or a name holds a newline.
         """
         root = Path(local).expanduser()
         if not root.exists():
+            if root.is_symlink():
+                raise TransferError(f"local path {local} is a broken symlink; fix or remove it")
             raise TransferError(f"local path {local} does not exist")
         if root.is_file():
-            return cls(root, False, (cls._file(root, root.name),), ())
+            return cls(root, False, (cls._file(root, root.name, local),), ())
         if not root.is_dir():
             raise TransferError(f"local path {local} is neither a file nor a directory")
         files, dirs = [], []
-        for current, subdirs, names in os.walk(root):
-            subdirs.sort()
+        for current, subdirs, names in os.walk(root, followlinks=True):
             base = Path(current)
+            subdirs[:] = cls._walkable(base, sorted(subdirs), root, local)
             for name in subdirs:
                 dirs.append((str((base / name).relative_to(root)), stat.S_IMODE((base / name).stat().st_mode)))
-            files.extend(cls._file(base / name, str((base / name).relative_to(root))) for name in sorted(names))
-        if any("\n" in f.rel for f in files):
+            files.extend(cls._file(base / name, str((base / name).relative_to(root)), local) for name in sorted(names))
+        if any("\n" in f.rel for f in files) or any("\n" in d for d, _ in dirs):
             raise TransferError(f"local path {local} holds a file name with a newline; rename it")
         return cls(root, True, tuple(files), tuple(dirs))
 
     @staticmethod
-    def _file(path: Path, rel: str) -> LocalFile:
-        """Describe one local file."""
-        info = path.stat()
-        return LocalFile(rel, path, info.st_size, stat.S_IMODE(info.st_mode), sha256_file(path))
+    def _walkable(base: Path, subdirs: list[str], root: Path, local: str) -> list[str]:
+        """``subdirs`` of ``base``; a symlink to ``base`` itself or to one of its parents is a loop."""
+        here = base.resolve()
+        for name in subdirs:
+            real = (base / name).resolve()
+            if real == here or real in here.parents:
+                rel = (base / name).relative_to(root)
+                raise TransferError(f"local path {local} holds a symlink loop: {rel} points to {real}; remove it")
+        return subdirs
+
+    @staticmethod
+    def _file(path: Path, rel: str, local: str) -> LocalFile:
+        """Describe one local file (following a symlink)."""
+        try:
+            info = path.stat()
+        except FileNotFoundError:
+            raise TransferError(f"local path {local} holds a broken symlink: {rel}; fix or remove it") from None
+        except OSError as exc:
+            raise TransferError(f"cannot read local file {path}: {exc.strerror}") from None
+        if not stat.S_ISREG(info.st_mode):
+            raise TransferError(f"local path {local} holds {rel}, which is not a regular file; remove it")
+        try:
+            digest = sha256_file(path)
+        except OSError as exc:
+            raise TransferError(f"cannot read local file {path}: {exc.strerror}") from None
+        return LocalFile(rel, path, info.st_size, stat.S_IMODE(info.st_mode), digest)
 
     @property
     def total_bytes(self) -> int:
@@ -128,48 +168,220 @@ def remote_target(tree: LocalTree, remote: str) -> tuple[str, dict[str, str]]:
     return str(target.parent), {tree.files[0].rel: target.name}
 
 
-_SUMS_SCRIPT = """
-mkdir -p -- {dirs} || exit 2
-cd {root} || exit 2
-names=$(cat)
-printf '%s\\n' "$names" | xargs -d '\\n' -r sha256sum -- 2>/dev/null
-echo ==
-printf '%s\\n' "$names" | xargs -d '\\n' -r stat -c '%a %n' -- 2>/dev/null
-exit 0
+# -- the remote side: small python3 programs (python3 is on every supported host; Ansible needs
+# it too). They stay compatible with Python 3.6 and use only the standard library.
+
+_REMOTE_COMMON = r"""
+import errno, hashlib, json, os, stat, sys
+MARK = ".ff-tmp-"
+
+def sha(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+def reason(exc, doing, path):
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "disk full on the host: no space left %s %s" % (doing, path)
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return "permission denied %s %s (%s)" % (doing, path, exc.strerror)
+    return "error %s %s: %s" % (doing, path, exc.strerror)
+
+def fail(message):
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()
+    os._exit(1)
 """
 
+#: observe: create the directories, report sha256 + mode of the target files and directories.
+OBSERVE_SCRIPT = (
+    _REMOTE_COMMON
+    + r"""
+req = json.loads(sys.stdin.read())
+root = req["root"]
+for d in [root] + [os.path.join(root, d) for d in req["dirs"]]:
+    try:
+        os.makedirs(d, exist_ok=True)
+    except OSError as exc:
+        fail(reason(exc, "creating directory", d))
+files, dirs = {}, {}
+for name in req["names"]:
+    path = os.path.join(root, name)
+    try:
+        info = os.stat(path)
+        if stat.S_ISREG(info.st_mode):
+            files[name] = [sha(path), stat.S_IMODE(info.st_mode)]
+    except OSError:
+        pass  # missing or unreadable: it is sent again
+for d in req["dirs"]:
+    dirs[d] = stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode)
+sys.stdout.write(json.dumps({"files": files, "dirs": dirs}))
+"""
+)
 
-def parse_sums(output: str) -> dict[str, tuple[str, int | None]]:
-    """Parse ``sha256sum`` then ``==`` then ``stat -c '%a %n'`` output into ``{name: (sha, mode)}``."""
-    sums_part, _, modes_part = output.partition("==\n")
-    sums = {}
-    for line in sums_part.splitlines():
-        digest, sep, name = line.partition("  ")
-        if sep and len(digest) == 64:
-            sums[name] = digest
-    modes = {}
-    for line in modes_part.splitlines():
-        mode, _, name = line.partition(" ")
-        if name:
-            modes[name] = int(mode, 8)
-    return {name: (digest, modes.get(name)) for name, digest in sums.items()}
+#: act: receive the stream into temp files, verify all, then chmod + rename all, in one process.
+RECEIVE_SCRIPT = (
+    _REMOTE_COMMON
+    + r"""
+class Mismatch(Exception):
+    pass
+
+def receive(src, tmp, size, target):
+    try:
+        out = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
+        with out:
+            while size > 0:
+                block = src.read(min(size, 1 << 20))
+                if not block:
+                    raise EOFError
+                out.write(block)
+                size -= len(block)
+    except OSError as exc:
+        exc.filename = target
+        raise
+
+def clear_stale(renamed):
+    # Temp files an interrupted earlier put left beside the targets just replaced.
+    by_dir = {}
+    for target in renamed:
+        head, tail = os.path.split(target)
+        by_dir.setdefault(head, set()).add(tail)
+    for head, tails in by_dir.items():
+        for name in os.listdir(head or "."):
+            cut = name.rfind(MARK)
+            if name.startswith(".") and cut > 1 and name[1:cut] in tails:
+                try:
+                    os.unlink(os.path.join(head, name))
+                except OSError:
+                    pass
+
+def apply(man, src):
+    temps, done = [], 0
+    try:
+        for f in man["files"]:
+            if "tmp" in f:
+                temps.append((f["tmp"], f))
+                continue
+            head, tail = os.path.split(f["t"])
+            tmp = os.path.join(head, "." + tail + MARK + man["token"])
+            temps.append((tmp, f))
+            receive(src, tmp, f["n"], f["t"])
+        for tmp, f in temps:
+            if sha(tmp) != f["s"]:
+                raise Mismatch(f["t"])
+        for tmp, f in temps:
+            os.chmod(tmp, f["m"])
+            try:
+                os.rename(tmp, f["t"])
+            except OSError as exc:
+                exc.filename = f["t"]
+                raise
+            done += 1
+    finally:
+        for tmp, _ in temps[done:]:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+    clear_stale([f["t"] for _, f in temps])
+    for target, mode in man["chmods"]:
+        os.chmod(target, mode)
+    for d, mode in sorted(man["dirs"], key=lambda item: -item[0].count("/")):
+        os.chmod(d, mode)
+
+src = sys.stdin.buffer
+man = json.loads(src.readline().decode("utf-8"))
+root = man["root"]
+try:
+    os.chdir(root)
+    apply(man, src)
+except Mismatch as exc:
+    fail("checksum mismatch after upload: %s; nothing was replaced" % os.path.join(root, str(exc)))
+except EOFError:
+    fail("transfer cut off before all data arrived; nothing was replaced")
+except OSError as exc:
+    fail(reason(exc, "writing", os.path.join(root, exc.filename or "")))
+"""
+)
+
+#: get, observe: what is at the remote path (a file or a tree), with sha256, mode and size.
+LIST_SCRIPT = (
+    _REMOTE_COMMON
+    + r"""
+path = json.loads(sys.stdin.read())
+def describe(full):
+    info = os.stat(full)
+    return [sha(full), stat.S_IMODE(info.st_mode), info.st_size]
+try:
+    if os.path.isdir(path):
+        files = {}
+        for current, subdirs, names in os.walk(path):
+            subdirs.sort()
+            for name in sorted(names):
+                full = os.path.join(current, name)
+                if os.path.isfile(full) and not os.path.islink(full):  # regular files, like find -type f
+                    files[os.path.relpath(full, path)] = describe(full)
+        sys.stdout.write(json.dumps({"dir": True, "files": files}))
+    elif os.path.isfile(path):
+        sys.stdout.write(json.dumps({"dir": False, "files": {os.path.basename(path): describe(path)}}))
+    else:
+        fail("remote path %s does not exist" % path)
+except OSError as exc:
+    fail(reason(exc, "reading", exc.filename or path))
+"""
+)
+
+#: get, act: the named files' bytes on stdout, each after a "SIZE\n" header.
+SEND_SCRIPT = (
+    _REMOTE_COMMON
+    + r"""
+req = json.loads(sys.stdin.read())
+out = sys.stdout.buffer
+for name in req["names"]:
+    full = os.path.join(req["root"], name)
+    try:
+        with open(full, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            out.write(b"%d\n" % size)
+            left = size
+            while left > 0:
+                block = handle.read(min(left, 1 << 20)) or b"\0" * min(left, 1 << 20)
+                out.write(block)
+                left -= len(block)
+    except OSError as exc:
+        fail(reason(exc, "reading", full))
+out.flush()
+"""
+)
+
+
+def python_command(script: str) -> str:
+    """The shell command that runs ``script`` with the host's ``python3`` (stdin stays free for data)."""
+    return f"python3 -c {shlex.quote(script)}"
 
 
 def run_checked(transport: paramiko.Transport, command: str, deadline: float, stdin: str = "") -> str:
     """Run a remote command (with stdin), return stdout; non-zero exit raises :class:`TransferError`."""
     code, out, err = exec_command(transport, command, deadline, stdin.encode())
     if code != 0:
-        raise TransferError((err.strip() or out.strip() or f"remote command failed with exit code {code}")[-300:])
+        raise TransferError(_last_words(err, out, code))
     return out
 
 
+def _last_words(err: str, out: str, code: int) -> str:
+    """The one line that says why a remote step failed."""
+    text = (err.strip() or out.strip() or f"remote command failed with exit code {code}").splitlines()
+    if code == 127 or any("python3: not found" in line or "python3: command not found" in line for line in text):
+        return "python3 is not installed on the host; transfers need it (install the python3 package)"
+    return text[-1][-300:]
+
+
 def _remote_state(conn: Connection, root: str, dirs: list[str], names: list[str], deadline: float) -> dict:
-    """Create ``root`` and ``dirs`` under it; sha256 and mode of the named files (missing ones absent)."""
-    q = shlex.quote
-    all_dirs = " ".join(q(d) for d in [root, *(f"{root}/{d}" for d in dirs)])
-    script = _SUMS_SCRIPT.format(root=q(root), dirs=all_dirs)
-    out = run_checked(conn.transport, script, deadline, "\n".join(names))
-    return parse_sums(out)
+    """Create ``root`` and ``dirs`` under it; ``{"files": {name: [sha, mode]}, "dirs": {dir: mode}}``."""
+    request = json.dumps({"root": root, "dirs": dirs, "names": names})
+    return json.loads(run_checked(conn.transport, python_command(OBSERVE_SCRIPT), deadline, request))
 
 
 def _temp_name(target: str) -> str:
@@ -233,29 +445,13 @@ def _scp(cmd: list[str], what: str, deadline: float) -> None:
 
 
 def choose_method(method: str, size: int) -> str:
-    """``scp`` or ``sftp`` for one file under ``method`` (``auto`` measures by size)."""
+    """How one file travels under ``method``: ``scp``, ``sftp`` or ``stream`` (one stream per host).
+
+    ``auto`` sends big files with ``scp`` when it is installed and everything else in the stream.
+    """
     if method == "auto":
-        return "scp" if size >= SCP_THRESHOLD and shutil.which("scp") else "sftp"
+        return "scp" if size >= SCP_THRESHOLD and shutil.which("scp") else "stream"
     return method
-
-
-_FINISH_FUNCTIONS = r"""
-fail=0
-v() { if [ "$(sha256sum < "$1" | cut -c1-64)" = "$2" ] && chmod "$3" "$1" && mv -f -- "$1" "$4"; then
-        d=$(dirname -- "$4"); b=$(basename -- "$4"); rm -f -- "$d/.$b.ff-tmp-"*
-      else rm -f -- "$1"; echo "checksum mismatch after upload: $4" >&2; fail=1; fi; }
-"""
-
-
-def _finish_script(root: str, moves: list[tuple[str, LocalFile, str]], chmods: list[tuple[str, int]], dirs) -> str:
-    """One remote script: verify each temp file, then chmod + rename it over its target."""
-    q = shlex.quote
-    lines = [_FINISH_FUNCTIONS, f"cd {q(root)} || exit 2"]
-    lines += [f"v {q(tmp)} {f.sha256} {f.mode:o} {q(target)}" for tmp, f, target in moves]
-    lines += [f"chmod {mode:o} -- {q(target)} || fail=1" for target, mode in chmods]
-    lines += [f"chmod {mode:o} -- {q(rel)} || fail=1" for rel, mode in dirs]
-    lines.append("exit $fail")
-    return "\n".join(lines)
 
 
 def put(
@@ -268,39 +464,143 @@ def put(
     send, chmods = [], []
     for f in tree.files:
         target = targets[f.rel]
-        digest, mode = current.get(target, (None, None))
+        digest, mode = current["files"].get(target, (None, None))
         if digest != f.sha256:
             send.append((f, target))
         elif mode != f.mode:
             chmods.append((target, f.mode))
-    moves = _upload(host, conn, root, send, deadline, method)
-    if moves or chmods:
-        run_checked(conn.transport, "sh -s", deadline, _finish_script(root, moves, chmods, tree.dirs if send else ()))
+    dir_modes = [(rel, mode) for rel, mode in tree.dirs if current["dirs"].get(rel) != mode]
+    if send or chmods or dir_modes:
+        uploaded = _upload(host, conn, root, [s for s in send if choose_method(method, s[0].size) != "stream"],
+                           deadline, method)  # fmt: skip
+        _apply(conn, root, send, uploaded, chmods, dir_modes, deadline)
     detail = {"sent": len(send), "skipped": len(tree.files) - len(send), "bytes": sum(f.size for f, _ in send)}
     summary = f"sent {detail['sent']}, unchanged {detail['skipped']}" + (f", chmod {len(chmods)}" if chmods else "")
-    return HostResult(host=host.name, ok=True, changed=bool(send or chmods), stdout=summary, detail=detail)
+    changed = bool(send or chmods or dir_modes)
+    return HostResult(host=host.name, ok=True, changed=changed, stdout=summary, detail=detail)
 
 
-def _upload(host: Host, conn: Connection, root: str, send, deadline: float, method: str) -> list:
-    """Send files to their temp names; on any failure remove the temps already written."""
-    moves: list[tuple[str, LocalFile, str]] = []
+def manifest(root: str, send, uploaded: dict[str, str], chmods, dir_modes) -> dict:
+    """What the receiving process needs: per file target, size, sha256, mode (and its temp name
+    when it was uploaded beforehand); the files without a temp name follow in the stream, in order.
+    """
+    files = []
+    for f, target in send:
+        entry = {"t": target, "n": f.size, "s": f.sha256, "m": f.mode}
+        if target in uploaded:
+            entry["tmp"] = uploaded[target]
+        files.append(entry)
+    return {"root": root, "token": secrets.token_hex(4), "files": files, "chmods": chmods, "dirs": dir_modes}
+
+
+def stream_chunks(header: dict, files: Iterable[LocalFile]) -> Iterator[bytes]:
+    """The manifest line, then the files' bytes back to back, in chunks of about ``_SEND_BUFFER``.
+
+    Exactly ``size`` bytes go out per file (the receiver counts them): a file that shrank since it
+    was scanned stops the transfer; one that changed content fails the remote checksum.
+    """
+    buffer = bytearray(json.dumps(header).encode() + b"\n")
+    for f in files:
+        left = f.size
+        with f.path.open("rb") as src:
+            while left > 0:
+                chunk = src.read(min(left, _CHUNK))
+                if not chunk:
+                    raise TransferError(f"local file {f.path} changed during the transfer; run put again")
+                buffer += chunk
+                left -= len(chunk)
+                if len(buffer) >= _SEND_BUFFER:
+                    yield bytes(buffer)
+                    buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def _apply(conn: Connection, root: str, send, uploaded: dict[str, str], chmods, dir_modes, deadline: float) -> None:
+    """One remote process: receive the streamed files, verify every temp file, chmod, rename."""
+    header = manifest(root, send, uploaded, chmods, dir_modes)
+    inline = [f for f, target in send if target not in uploaded]
+    code, out, err = stream_command(
+        conn.transport, python_command(RECEIVE_SCRIPT), stream_chunks(header, inline), deadline
+    )
+    if code != 0:
+        raise TransferError(_last_words(err, out, code))
+
+
+def stream_command(
+    transport: paramiko.Transport, command: str, chunks: Iterable[bytes], deadline: float
+) -> tuple[int, str, str]:
+    """Run ``command`` with ``chunks`` streamed to its stdin; exit code, stdout, stderr.
+
+    When the remote process stops reading early (it failed: disk full, ...), sending stops and its
+    own exit status and message are returned.
+
+    :raises CommandTimeout: when the deadline passes first.
+    """
+    chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+    try:
+        chan.exec_command(command)
+        try:
+            for chunk in chunks:
+                _send(chan, chunk, deadline)
+            chan.shutdown_write()
+        except OSError as exc:
+            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+                raise CommandTimeout("transfer did not finish within the timeout") from None
+            if not (chan.closed or chan.exit_status_ready()):
+                raise
+        return _finish_channel(chan, deadline)
+    finally:
+        chan.close()
+
+
+def _send(chan: paramiko.Channel, data: bytes, deadline: float) -> None:
+    """``sendall`` bounded by ``deadline``; raises ``OSError`` when the remote side went away."""
+    view = memoryview(data)
+    while view:
+        chan.settimeout(max(0.1, deadline - time.monotonic()))
+        sent = chan.send(view[:_SEND_BUFFER])
+        if sent == 0:
+            raise OSError("channel closed by the host")
+        view = view[sent:]
+
+
+def _finish_channel(chan: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
+    """Collect the rest of stdout/stderr and the exit status of a channel before ``deadline``."""
+    out, err = bytearray(), bytearray()
+    while True:
+        while chan.recv_ready():
+            out += chan.recv(1 << 16)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(1 << 16)
+        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+            return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CommandTimeout("transfer did not finish within the timeout")
+        chan.status_event.wait(min(remaining, 0.05))
+
+
+def _upload(host: Host, conn: Connection, root: str, send, deadline: float, method: str) -> dict[str, str]:
+    """Send files one by one (scp or SFTP) to temp names; ``{target: temp}``; on failure remove them."""
+    uploaded: dict[str, str] = {}
     sftp = None
     try:
         for f, target in send:
             tmp = _temp_name(target)
-            moves.append((tmp, f, target))
+            uploaded[target] = tmp
             if choose_method(method, f.size) == "scp":
                 _scp_upload(host, f.path, f"{root}/{tmp}", deadline)
             else:
                 sftp = sftp or _sftp(conn, deadline)
                 _sftp_upload(sftp, f.path, f"{root}/{tmp}")
     except BaseException:
-        _cleanup(conn, root, [tmp for tmp, _, _ in moves], deadline)
+        _cleanup(conn, root, list(uploaded.values()), deadline)
         raise
     finally:
         if sftp is not None:
             sftp.close()
-    return moves
+    return uploaded
 
 
 def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> None:
@@ -312,59 +612,79 @@ def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> 
         exec_command(conn.transport, command, min(deadline, time.monotonic() + 5))
 
 
-_LIST_SCRIPT = r"""
-R={remote}
-if [ -d "$R" ]; then cd "$R" || exit 2; echo D; find . -type f -printf '%m %s ./%P\n'; echo ==
-  find . -type f -print0 | xargs -0 -r sha256sum --
-elif [ -f "$R" ]; then cd "$(dirname -- "$R")" || exit 2; b=$(basename -- "$R"); echo F; stat -c '%a %s %n' -- "$b"
-  echo ==; sha256sum -- "$b"
-else echo "remote path $R does not exist" >&2; exit 2; fi
-"""
-
-
-def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[bool, dict, dict[str, int]]:
-    """Whether ``remote`` is a directory, ``{name: (sha256, mode)}`` and ``{name: size}`` of its files."""
-    out = run_checked(conn.transport, _LIST_SCRIPT.format(remote=shlex.quote(remote)), deadline)
-    kind, _, rest = out.partition("\n")
-    stats_part, _, sums_part = rest.partition("==\n")
-    sizes, modes = {}, []
-    for line in stats_part.splitlines():
-        mode, size, name = [*line.split(" ", 2), "", ""][:3]
-        if name:
-            sizes[name.removeprefix("./")] = int(size)
-            modes.append(f"{mode} {name}")
-    parsed = parse_sums(sums_part + "==\n" + "\n".join(modes))
-    files = {name.removeprefix("./"): (d, m or 0o644) for name, (d, m) in parsed.items()}
-    return kind == "D", files, sizes
+def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[bool, dict[str, tuple[str, int, int]]]:
+    """Whether ``remote`` is a directory, and ``{name: (sha256, mode, size)}`` of its files."""
+    listing = json.loads(run_checked(conn.transport, python_command(LIST_SCRIPT), deadline, json.dumps(remote)))
+    return listing["dir"], {name: tuple(info) for name, info in listing["files"].items()}
 
 
 def get(host: Host, conn: Connection, remote: str, local_dir: str, deadline: float, method: str = "auto") -> HostResult:
     """Copy ``remote`` from ``host`` into ``local_dir/<host>/``; verified, atomic, skips same content."""
-    is_dir, files, sizes = _remote_listing(conn, remote, deadline)
+    is_dir, files = _remote_listing(conn, remote, deadline)
     base = Path(local_dir) / host.name
     name = PurePosixPath(remote.rstrip("/")).name or "root"
     dest_root = base / name if is_dir else base
     remote_root = remote.rstrip("/") if is_dir else str(PurePosixPath(remote).parent)
-    fetched = 0
+    wanted = [rel for rel, (digest, _, _) in sorted(files.items())
+              if not ((dest_root / rel).is_file() and sha256_file(dest_root / rel) == digest)]  # fmt: skip
+    streamed = [rel for rel in wanted if choose_method(method, files[rel][2]) == "stream"]
+    if streamed:
+        _stream_download(conn, remote_root, streamed, files, dest_root, deadline)
     sftp = None
     try:
-        for rel, (digest, mode) in sorted(files.items()):
-            dest = dest_root / rel
-            if dest.is_file() and sha256_file(dest) == digest:
-                continue
+        for rel in (rel for rel in wanted if rel not in set(streamed)):
+            digest, mode, size = files[rel]
             source = f"{remote_root}/{rel}"
-            if choose_method(method, sizes.get(rel, 0)) == "scp":
-                _fetch(lambda src, tmp: _scp_download(host, src, Path(tmp), deadline), source, dest, digest, mode)
+            if choose_method(method, size) == "scp":
+                _fetch(lambda src, tmp: _scp_download(host, src, Path(tmp), deadline), source, dest_root / rel,
+                       digest, mode)  # fmt: skip
             else:
                 sftp = sftp or _sftp(conn, deadline, window=None)
-                _fetch(sftp.get, source, dest, digest, mode)
-            fetched += 1
+                _fetch(sftp.get, source, dest_root / rel, digest, mode)
     finally:
         if sftp is not None:
             sftp.close()
+    fetched = len(wanted)
     detail = {"fetched": fetched, "skipped": len(files) - fetched, "path": str(dest_root / ("" if is_dir else name))}
     return HostResult(host=host.name, ok=True, changed=fetched > 0, stdout=f"fetched {fetched}, unchanged "
                       f"{len(files) - fetched} -> {detail['path']}", detail=detail)  # fmt: skip
+
+
+def _stream_download(conn: Connection, remote_root: str, names: list[str], files: dict, dest_root: Path, deadline):
+    """Fetch ``names`` in one remote process writing them back to back; each verified and renamed."""
+    chan = conn.transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+    try:
+        chan.exec_command(python_command(SEND_SCRIPT))
+        chan.sendall(json.dumps({"root": remote_root, "names": names}).encode())
+        chan.shutdown_write()
+        reader = chan.makefile("rb")
+        for rel in names:
+            chan.settimeout(max(0.1, deadline - time.monotonic()))
+            header = reader.readline()
+            if not header.strip().isdigit():
+                code, out, err = _finish_channel(chan, deadline)
+                raise TransferError(_last_words(err, out, code or 1))
+            digest, mode, _ = files[rel]
+            _fetch(lambda _src, tmp, size=int(header): _read_exact(reader, tmp, size), f"{remote_root}/{rel}",
+                   dest_root / rel, digest, mode)  # fmt: skip
+        code, out, err = _finish_channel(chan, deadline)
+        if code != 0:
+            raise TransferError(_last_words(err, out, code))
+    except TimeoutError:
+        raise CommandTimeout("transfer did not finish within the timeout") from None
+    finally:
+        chan.close()
+
+
+def _read_exact(reader, path: str, size: int) -> None:
+    """Copy exactly ``size`` bytes from ``reader`` into a new file at ``path``."""
+    with open(path, "wb") as out:
+        while size > 0:
+            chunk = reader.read(min(size, _CHUNK))
+            if not chunk:
+                raise TransferError("connection closed during the download")
+            out.write(chunk)
+            size -= len(chunk)
 
 
 def _fetch(download, remote: str, dest: Path, digest: str, mode: int) -> None:

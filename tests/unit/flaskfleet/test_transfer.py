@@ -1,17 +1,32 @@
-"""flaskfleet.transfer: local scanning, target paths, parsing remote sums, the finishing script.
+"""flaskfleet.transfer: local scanning, target paths, and the remote programs run for real.
 
-The finishing script is also run for real here with ``sh`` on local files: it must rename only a
-file whose sha256 matches and leave the target untouched otherwise.
+The programs that run on a host (observe, receive + verify + rename, list, send) are plain
+``python3`` scripts; here they run with the local ``python3`` on temp directories, fed exactly the
+bytes ``put``/``get`` send them, and the tests look at the files they leave behind.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 import subprocess
+import sys
 
 import pytest
 
-from flaskfleet.transfer import LocalFile, LocalTree, TransferError, _finish_script, parse_sums, remote_target
+from flaskfleet.transfer import (
+    LIST_SCRIPT,
+    OBSERVE_SCRIPT,
+    RECEIVE_SCRIPT,
+    SEND_SCRIPT,
+    LocalFile,
+    LocalTree,
+    TransferError,
+    manifest,
+    remote_target,
+    stream_chunks,
+)
 
 
 def test_scan_file_and_directory(tmp_path):
@@ -33,6 +48,44 @@ def test_scan_refuses_missing_path():
         LocalTree.scan("/no/such/file")
 
 
+def test_scan_follows_symlinks_to_files_and_directories(tmp_path):
+    outside = tmp_path / "outside"
+    (outside / "deep").mkdir(parents=True)
+    (outside / "deep" / "x.txt").write_text("x\n")
+    (outside / "shared.cfg").write_text("cfg\n")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "cfg").symlink_to(outside / "shared.cfg")
+    (src / "lib").symlink_to(outside / "deep")
+    tree = LocalTree.scan(str(src))
+    assert [(f.rel, f.sha256) for f in tree.files] == [
+        ("cfg", hashlib.sha256(b"cfg\n").hexdigest()),
+        ("lib/x.txt", hashlib.sha256(b"x\n").hexdigest()),
+    ]
+    assert [d for d, _ in tree.dirs] == ["lib"]
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (
+            lambda src: (src / "dangling").symlink_to(src / "gone"),
+            r"holds a broken symlink: dangling; fix or remove it$",
+        ),
+        (lambda src: (src / "up").symlink_to(src), r"holds a symlink loop: up points to .*/src; remove it$"),
+        (lambda src: os.mkfifo(src / "pipe"), r"holds pipe, which is not a regular file; remove it$"),
+    ],
+    ids=["broken-link", "loop", "fifo"],
+)
+def test_scan_refuses_what_cannot_be_sent(tmp_path, make, message):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "ok.txt").write_text("ok\n")
+    make(src)
+    with pytest.raises(TransferError, match=rf"^local path {src} {message}"):
+        LocalTree.scan(str(src))
+
+
 def test_remote_target_rules(tmp_path):
     (tmp_path / "f.bin").write_bytes(b"x")
     f = LocalTree.scan(str(tmp_path / "f.bin"))
@@ -44,29 +97,146 @@ def test_remote_target_rules(tmp_path):
         remote_target(f, "")
 
 
-def test_parse_sums():
-    out = f"{'a' * 64}  x.txt\n{'b' * 64}  sub/y\n==\n644 x.txt\n755 sub/y\n"
-    assert parse_sums(out) == {"x.txt": ("a" * 64, 0o644), "sub/y": ("b" * 64, 0o755)}
-    assert parse_sums("==\n") == {}
+def run_remote(script: str, stdin: bytes) -> subprocess.CompletedProcess:
+    """Run one of the host-side programs the way the host does (``python3 -c``), locally."""
+    return subprocess.run([sys.executable, "-c", script], input=stdin, capture_output=True, check=False)
 
 
-def _file(path, rel, data: bytes, mode=0o640) -> LocalFile:
-    return LocalFile(rel, path, len(data), mode, hashlib.sha256(data).hexdigest())
+def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
+    root = tmp_path / "target"
+    (root / "a").mkdir(parents=True)
+    (root / "a" / "same.txt").write_bytes(b"same")
+    (root / "a" / "same.txt").chmod(0o600)
+    request = {"root": str(root), "dirs": ["a", "a/new", "b"], "names": ["a/same.txt", "a/missing.txt"]}
+    proc = run_remote(OBSERVE_SCRIPT, json.dumps(request).encode())
+    assert proc.returncode == 0, proc.stderr
+    state = json.loads(proc.stdout)
+    assert state["files"] == {"a/same.txt": [hashlib.sha256(b"same").hexdigest(), 0o600]}
+    assert set(state["dirs"]) == {"a", "a/new", "b"} and (root / "a" / "new").is_dir()
 
 
-def test_finish_script_renames_only_verified_files(tmp_path):
-    (tmp_path / ".good.ff-tmp-1").write_bytes(b"new")
-    (tmp_path / ".good.ff-tmp-old").write_bytes(b"leftover of an interrupted put")
-    (tmp_path / ".bad.ff-tmp-2").write_bytes(b"truncat")
-    (tmp_path / "bad").write_bytes(b"old content")
-    moves = [
-        (".good.ff-tmp-1", _file(tmp_path / "src", "good", b"new"), "good"),
-        (".bad.ff-tmp-2", _file(tmp_path / "src", "bad", b"truncated"), "bad"),
-    ]
-    proc = subprocess.run(["sh", "-s"], input=_finish_script(str(tmp_path), moves, [], ()), text=True,
-                          capture_output=True, check=False)  # fmt: skip
+def test_observe_reports_a_file_in_the_way_in_one_line(tmp_path):
+    (tmp_path / "blocker").write_text("")
+    proc = run_remote(OBSERVE_SCRIPT, json.dumps({"root": str(tmp_path / "blocker"), "dirs": [], "names": []}).encode())
     assert proc.returncode == 1
-    assert proc.stderr.strip() == "checksum mismatch after upload: bad"
-    assert (tmp_path / "good").read_bytes() == b"new" and oct((tmp_path / "good").stat().st_mode & 0o777) == "0o640"
-    assert (tmp_path / "bad").read_bytes() == b"old content"  # target untouched
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad", "good"]  # no temp files left
+    assert proc.stderr.decode().strip() == f"error creating directory {tmp_path / 'blocker'}: File exists"
+
+
+def local_tree(tmp_path, files: dict[str, tuple[bytes, int]]) -> list[LocalFile]:
+    """Write ``files`` under ``tmp_path/src`` and describe them as put does."""
+    described = []
+    for rel, (data, mode) in files.items():
+        path = tmp_path / "src" / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        described.append(LocalFile(rel, path, len(data), mode, hashlib.sha256(data).hexdigest()))
+    return described
+
+
+def receive(root, files: list[LocalFile], uploaded=None, chmods=(), dirs=(), payload=None):
+    """Feed the receiving program what ``put`` streams for ``files`` (all sent)."""
+    uploaded = uploaded or {}
+    header = manifest(str(root), [(f, f.rel) for f in files], uploaded, list(chmods), list(dirs))
+    inline = [f for f in files if f.rel not in uploaded]
+    data = payload if payload is not None else b"".join(stream_chunks(header, inline))
+    return run_remote(RECEIVE_SCRIPT, data)
+
+
+def listing(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_receive_writes_verifies_and_renames_a_tree(tmp_path):
+    root = tmp_path / "target"
+    (root / "conf" / "d").mkdir(parents=True)
+    (root / "conf" / "old.txt").write_bytes(b"old")
+    (root / "conf" / ".old.txt.ff-tmp-0badf00d").write_bytes(b"left by an interrupted put")
+    (root / "conf" / ".keep.ff-tmp-00000000").write_bytes(b"another file's temp: not ours to clear")
+    files = local_tree(tmp_path, {
+        "conf/old.txt": (b"new content", 0o640),
+        "conf/d/run.sh": (b"#!/bin/sh\n" * 5000, 0o755),
+        "top.txt": (b"", 0o600),
+    })  # fmt: skip
+    proc = receive(root, files, dirs=[("conf/d", 0o711)])
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "conf" / "old.txt").read_bytes() == b"new content"
+    assert (root / "conf" / "d" / "run.sh").read_bytes() == b"#!/bin/sh\n" * 5000
+    modes = {rel: oct((root / rel).stat().st_mode & 0o777) for rel in ("conf/old.txt", "conf/d/run.sh", "top.txt")}
+    assert modes == {"conf/old.txt": "0o640", "conf/d/run.sh": "0o755", "top.txt": "0o600"}
+    assert oct((root / "conf" / "d").stat().st_mode & 0o777) == "0o711"
+    assert listing(root) == ["conf", "conf/.keep.ff-tmp-00000000", "conf/d", "conf/d/run.sh", "conf/old.txt", "top.txt"]
+
+
+def test_receive_replaces_nothing_when_one_checksum_is_wrong(tmp_path):
+    root = tmp_path / "target"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"old a")
+    (root / "b.txt").write_bytes(b"old b")
+    files = local_tree(tmp_path, {"a.txt": (b"new a", 0o644), "b.txt": (b"new b", 0o644)})
+    # The bytes that arrive for b.txt are not the ones we hashed (corrupted on the way).
+    header = manifest(str(root), [(f, f.rel) for f in files], {}, [], [])
+    payload = json.dumps(header).encode() + b"\n" + b"new a" + b"NEW B"
+    proc = receive(root, files, payload=payload)
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == f"checksum mismatch after upload: {root}/b.txt; nothing was replaced"
+    assert (root / "a.txt").read_bytes() == b"old a" and (root / "b.txt").read_bytes() == b"old b"
+    assert listing(root) == ["a.txt", "b.txt"]  # no temp files left
+
+
+def test_receive_cut_off_mid_stream_leaves_old_files_and_no_temps(tmp_path):
+    root = tmp_path / "target"
+    root.mkdir()
+    (root / "a.txt").write_bytes(b"old a")
+    files = local_tree(tmp_path, {"a.txt": (b"A" * 100_000, 0o644), "b.txt": (b"B" * 100_000, 0o644)})
+    whole = b"".join(stream_chunks(manifest(str(root), [(f, f.rel) for f in files], {}, [], []), files))
+    proc = receive(root, files, payload=whole[: len(whole) - 50_000])  # the controller died half-way
+    assert proc.returncode == 1
+    assert proc.stderr.decode().strip() == "transfer cut off before all data arrived; nothing was replaced"
+    assert listing(root) == ["a.txt"] and (root / "a.txt").read_bytes() == b"old a"
+
+
+def test_receive_verifies_files_uploaded_beforehand_and_fixes_modes(tmp_path):
+    root = tmp_path / "target"
+    root.mkdir()
+    (root / "big.bin").write_bytes(b"old")
+    (root / "same.txt").write_bytes(b"same")
+    (root / "same.txt").chmod(0o644)
+    (root / ".big.bin.ff-tmp-12345678").write_bytes(b"big new content")  # as scp left it
+    files = local_tree(tmp_path, {"big.bin": (b"big new content", 0o600)})
+    proc = receive(root, files, uploaded={"big.bin": ".big.bin.ff-tmp-12345678"}, chmods=[("same.txt", 0o600)])
+    assert proc.returncode == 0, proc.stderr
+    assert (root / "big.bin").read_bytes() == b"big new content"
+    assert oct((root / "same.txt").stat().st_mode & 0o777) == "0o600"
+    assert listing(root) == ["big.bin", "same.txt"]
+
+
+def test_stream_stops_when_a_local_file_shrank(tmp_path):
+    files = local_tree(tmp_path, {"a.txt": (b"12345", 0o644)})
+    (tmp_path / "src" / "a.txt").write_bytes(b"12")
+    with pytest.raises(TransferError, match=r"local file .*/a.txt changed during the transfer; run put again$"):
+        list(stream_chunks({"root": "/x"}, files))
+
+
+def test_list_and_send_a_tree_for_get(tmp_path):
+    root = tmp_path / "site"
+    (root / "bin").mkdir(parents=True)
+    (root / "index.html").write_bytes(b"<h1>hi</h1>\n")
+    (root / "bin" / "tool").write_bytes(b"#!/bin/sh\n")
+    (root / "bin" / "tool").chmod(0o750)
+    proc = run_remote(LIST_SCRIPT, json.dumps(str(root)).encode())
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout) == {
+        "dir": True,
+        "files": {
+            "bin/tool": [hashlib.sha256(b"#!/bin/sh\n").hexdigest(), 0o750, 10],
+            "index.html": [
+                hashlib.sha256(b"<h1>hi</h1>\n").hexdigest(),
+                (root / "index.html").stat().st_mode & 0o777,
+                12,
+            ],
+        },
+    }
+    sent = run_remote(SEND_SCRIPT, json.dumps({"root": str(root), "names": ["index.html", "bin/tool"]}).encode())
+    assert sent.stdout == b"12\n<h1>hi</h1>\n10\n#!/bin/sh\n"
+    missing = run_remote(LIST_SCRIPT, json.dumps(str(root / "nope")).encode())
+    assert missing.returncode == 1 and missing.stderr.decode().strip() == f"remote path {root}/nope does not exist"

@@ -1,0 +1,206 @@
+"""Directory trees through ``flaskfleet put``/``get`` over real SSH, against two local hosts.
+
+The second host has a small tmpfs at ``/srv/small`` (owned by the login user) to fill up. What
+ends up on a host is read out of band with ``docker exec``, never through the code under test.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from localhosts import IMAGE, TEST_LABEL, LocalHosts, docker, host_key, ssh_port
+
+pytestmark = pytest.mark.docker
+BIN = Path(sys.executable).parent
+SMALL = "/srv/small"
+
+
+class TreeHosts(LocalHosts):
+    """``t-xfer-1`` and ``t-xfer-2``; the second with a 3 MiB tmpfs at /srv/small."""
+
+    def start(self) -> TreeHosts:
+        self.remove()
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(self.create, self.names))
+            deadline = time.monotonic() + 120
+            self.keys = dict(zip(self.names, pool.map(lambda n: host_key(n, deadline), self.names), strict=True))
+            list(pool.map(self.authorize, self.names))
+        self.ports = {name: ssh_port(name) for name in self.names}
+        self.write_known_hosts()
+        self.write_inventory()
+        return self
+
+    def create(self, name: str) -> None:
+        labels = {"flaskfleet.managed": "true", "flaskfleet.app": self.app, "flaskfleet.group": self.group,
+                  "flaskfleet.name": self.prefix, "flaskfleet.user": "admin"}  # fmt: skip
+        small = ["--tmpfs", f"{SMALL}:size=3m,uid=1000,gid=1000,mode=0755"] if name == self.names[-1] else []
+        docker(
+            "run", "-d", "--name", name, "--hostname", name, "--label", TEST_LABEL,
+            *(a for k, v in labels.items() for a in ("--label", f"{k}={v}")),
+            "--tmpfs", "/run", "--tmpfs", "/run/lock", *small, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+            "--stop-signal", "SIGRTMIN+3", "-p", "127.0.0.1::22", IMAGE,
+        )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def hosts(tmp_path_factory):
+    fleet = TreeHosts("t-xfer", 2, tmp_path_factory.mktemp("xfer"), app="t-xfer")
+    try:
+        yield fleet.start()
+    finally:
+        fleet.remove()
+
+
+def ff(hosts: LocalHosts, *args: str) -> subprocess.CompletedProcess:
+    """``flaskfleet ARGS -i <the hosts' inventory>`` as a user runs it."""
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "COLUMNS": "220", "NO_COLOR": "1", "HOME": str(hosts.workdir)}
+    return subprocess.run(
+        [str(BIN / "flaskfleet"), *args, "-i", str(hosts.inventory)],
+        cwd=hosts.workdir, env=env, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+
+
+def rows(proc) -> dict[str, dict]:
+    assert "Traceback" not in proc.stdout + proc.stderr
+    return {r["host"]: r for r in json.loads(proc.stdout)}
+
+
+def make_tree(root: Path, count: int, seed: int = 0, size: int = 3000) -> None:
+    """``count`` files of about ``size`` bytes in nested directories (three levels)."""
+    for i in range(count):
+        path = root / f"d{i % 5}" / f"e{i % 3}" / f"f{i:04d}.dat"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(hashlib.sha256(f"{seed}-{i}".encode()).digest() * (size // 32))
+
+
+def local_state(root: Path) -> dict[str, str]:
+    """``{relative path: "mode sha256"}`` of every file and ``{dir: mode}`` of every directory."""
+    state = {}
+    found = [Path(d) / n for d, subdirs, names in os.walk(root, followlinks=True) for n in subdirs + names]
+    for path in sorted(found):
+        rel = str(path.relative_to(root))
+        mode = f"{path.stat().st_mode & 0o777:o}"
+        state[rel] = f"{mode} {hashlib.sha256(path.read_bytes()).hexdigest()}" if path.is_file() else mode
+    return state
+
+
+def remote_state(hosts: LocalHosts, name: str, root: str) -> dict[str, str]:
+    """The same, read on the host with docker exec (files: mode and sha256; dirs: mode)."""
+    script = (f"cd {root} && find . -mindepth 1 -type d -printf '%P %m\\n' && "
+              "find . -type f -printf '%P %m ' -exec sh -c 'sha256sum < \"$1\" | cut -c1-64' _ {} \\;")  # fmt: skip
+    state = {}
+    for line in hosts.exec(name, script).splitlines():
+        rel, _, rest = line.partition(" ")
+        state[rel] = rest
+    return state
+
+
+def test_tree_with_nested_dirs_modes_and_symlinks_lands_and_then_is_skipped(hosts, tmp_path):
+    src = tmp_path / "site"
+    make_tree(src, 40)
+    (src / "d2" / "e1" / "f0007.dat").chmod(0o750)
+    (src / "d3").chmod(0o700)
+    outside = tmp_path / "outside"
+    (outside / "lib").mkdir(parents=True)
+    (outside / "lib" / "util.py").write_text("print('util')\n")
+    (outside / "settings.cfg").write_text("debug = false\n")
+    (src / "settings.cfg").symlink_to(outside / "settings.cfg")  # symlinks are followed
+    (src / "lib").symlink_to(outside / "lib")
+    first = ff(hosts, "put", str(src), "/tmp/ff-tree", "--json")
+    assert first.returncode == 0, first.stderr
+    assert {n: (r["changed"], r["detail"]["sent"]) for n, r in rows(first).items()} == {
+        n: (True, 42) for n in hosts.names
+    }
+    want = local_state(src)  # reads through the links: what the host must hold as regular files
+    assert want["settings.cfg"].endswith(hashlib.sha256(b"debug = false\n").hexdigest())
+    for name in hosts.names:
+        assert remote_state(hosts, name, "/tmp/ff-tree") == want
+        assert hosts.exec(name, "find /tmp/ff-tree -type l -o -name '*.ff-tmp-*'") == ""  # no links, no temps
+
+    again = ff(hosts, "put", str(src), "/tmp/ff-tree", "--json")
+    assert again.returncode == 0, again.stderr
+    assert {n: (r["changed"], r["detail"]["sent"], r["detail"]["skipped"]) for n, r in rows(again).items()} == {
+        n: (False, 0, 42) for n in hosts.names
+    }
+
+
+def test_changed_file_in_a_big_tree_is_the_only_one_rewritten(hosts, tmp_path):
+    src = tmp_path / "big"
+    make_tree(src, 600, seed=1, size=1000)
+    assert ff(hosts, "put", str(src), "/tmp/ff-big").returncode == 0
+    inodes = "cd /tmp/ff-big && find . -type f -printf '%P %i\\n' | sort"
+    before = {n: dict(line.split() for line in hosts.exec(n, inodes).splitlines()) for n in hosts.names}
+    changed = src / "d2" / "e1" / "f0007.dat"
+    changed.write_bytes(b"changed\n")
+    changed.chmod(0o600)
+    proc = ff(hosts, "put", str(src), "/tmp/ff-big", "--json")
+    assert proc.returncode == 0, proc.stderr
+    details = {n: r["detail"] for n, r in rows(proc).items()}
+    assert details == {n: {"sent": 1, "skipped": 599, "bytes": 8} for n in hosts.names}
+    for name in hosts.names:
+        after = dict(line.split() for line in hosts.exec(name, inodes).splitlines())
+        assert {rel for rel in after if after[rel] != before[name][rel]} == {"d2/e1/f0007.dat"}
+        assert hosts.exec(name, "stat -c '%a' /tmp/ff-big/d2/e1/f0007.dat; cat /tmp/ff-big/d2/e1/f0007.dat") == (
+            "600\nchanged"
+        )
+
+
+def test_full_disk_midway_leaves_the_previous_tree_and_no_temp_files(hosts, tmp_path):
+    small = hosts.names[-1]
+    old, new = tmp_path / "v1", tmp_path / "v2"
+    make_tree(old, 30, seed=2, size=30_000)  # ~0.9 MB
+    make_tree(new, 90, seed=3, size=30_000)  # ~2.7 MB of changed files: temps + old tree > 3 MiB
+    target = f"{SMALL}/site"
+    first = ff(hosts, "put", str(old), target, "-H", small)
+    assert first.returncode == 0, first.stdout + first.stderr
+    proc = ff(hosts, "put", str(new), target, "-H", small, "--json")
+    assert proc.returncode == 1
+    error = rows(proc)[small]["error"]
+    assert error.startswith(f"disk full on the host: no space left writing {target}/d"), error
+    assert error.endswith(".dat") and "\n" not in error
+    assert proc.stderr.strip() == f"flaskfleet: 1 of 1 hosts failed: {small}"
+    assert remote_state(hosts, small, target) == local_state(old)  # the old tree, untouched
+    assert hosts.exec(small, f"find {SMALL} -name '*.ff-tmp-*'") == ""
+    hosts.exec(small, f"rm -rf {target}")
+
+
+def test_permission_denied_and_missing_source_are_one_line(hosts, tmp_path):
+    src = tmp_path / "tiny"
+    make_tree(src, 2)
+    proc = ff(hosts, "put", str(src), "/root/ff-denied", "--json")
+    assert proc.returncode == 1
+    assert {r["error"] for r in rows(proc).values()} == {
+        "permission denied creating directory /root/ff-denied (Permission denied)"
+    }
+    missing = ff(hosts, "put", str(tmp_path / "nothing"), "/tmp/x")
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip() == f"flaskfleet: local path {tmp_path / 'nothing'} does not exist"
+
+
+def test_get_tree_from_each_host_into_its_folder_then_skips(hosts, tmp_path):
+    for name in hosts.names:
+        setup = ("mkdir -p /tmp/ff-get/sub && uname -n > /tmp/ff-get/sub/who && chmod 640 /tmp/ff-get/sub/who"
+                 " && head -c 300000 /dev/urandom > /tmp/ff-get/blob && chown -R admin: /tmp/ff-get")  # fmt: skip
+        hosts.exec(name, setup)
+    dest = tmp_path / "fetched"
+    proc = ff(hosts, "get", "/tmp/ff-get", "-d", str(dest), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {n: r["detail"]["fetched"] for n, r in rows(proc).items()} == {n: 2 for n in hosts.names}
+    for name in hosts.names:
+        who = dest / name / "ff-get" / "sub" / "who"
+        assert who.read_text() == f"{name}\n" and who.stat().st_mode & 0o777 == 0o640
+        blob_sum = hosts.exec(name, "sha256sum /tmp/ff-get/blob | cut -c1-64")
+        assert hashlib.sha256((dest / name / "ff-get" / "blob").read_bytes()).hexdigest() == blob_sum
+        assert not [p for p in (dest / name).rglob("*") if ".ff-tmp-" in p.name]
+    again = ff(hosts, "get", "/tmp/ff-get", "-d", str(dest), "--json")
+    assert {n: (r["changed"], r["detail"]["skipped"]) for n, r in rows(again).items()} == {
+        n: (False, 2) for n in hosts.names
+    }
