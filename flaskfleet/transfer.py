@@ -33,9 +33,10 @@ import shlex
 import shutil
 import stat
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 import paramiko
@@ -52,6 +53,8 @@ _CHUNK = 1 << 20
 #: Bytes gathered before one channel write, so a tree of small files costs a few hundred channel
 #: writes, not one per file.
 _SEND_BUFFER = 256 * 1024
+#: Trees up to this size are read once for all hosts (:class:`PayloadCache`).
+PAYLOAD_CACHE_LIMIT = 64 * 1024 * 1024
 TEMP_MARK = ".ff-tmp-"
 
 
@@ -92,6 +95,8 @@ class LocalTree:
     is_dir: bool
     files: tuple[LocalFile, ...]
     dirs: tuple[tuple[str, int], ...]
+    #: The files' bytes, read once for all hosts (see :class:`PayloadCache`).
+    payloads: PayloadCache = field(default_factory=lambda: PayloadCache(), compare=False, repr=False)
 
     @classmethod
     def scan(cls, local: str) -> LocalTree:
@@ -195,52 +200,54 @@ def fail(message):
     os._exit(1)
 """
 
-#: observe: create the directories, report sha256 + mode of the target files and directories.
-OBSERVE_SCRIPT = (
-    _REMOTE_COMMON
-    + r"""
-req = json.loads(sys.stdin.read())
-root = req["root"]
-for d in [root] + [os.path.join(root, d) for d in req["dirs"]]:
-    try:
-        os.makedirs(d, exist_ok=True)
-    except OSError as exc:
-        fail(reason(exc, "creating directory", d))
-files, dirs = {}, {}
-for name in req["names"]:
-    path = os.path.join(root, name)
-    try:
-        info = os.stat(path)
-        if stat.S_ISREG(info.st_mode):
-            files[name] = [sha(path), stat.S_IMODE(info.st_mode)]
-    except OSError:
-        pass  # missing or unreadable: it is sent again
-for d in req["dirs"]:
-    dirs[d] = stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode)
-sys.stdout.write(json.dumps({"files": files, "dirs": dirs}))
-"""
-)
-
-#: act: receive the stream into temp files, verify all, then chmod + rename all, in one process.
-RECEIVE_SCRIPT = (
+#: put, one process per host. Line 1 on stdin asks what is there: it creates the directories and
+#: answers with one JSON line (sha256 + mode of the target files, mode of the directories). Line
+#: 2 is the manifest of what to change (none: stdin just ends); the bytes of the files without a
+#: temp name follow back to back. Each is written to its temp name and hashed as it is written
+#: (files uploaded beforehand with scp/SFTP are read back from disk); only when every sha256
+#: matches are modes set and all temps renamed. Any failure removes the temps and replaces nothing.
+PUT_SCRIPT = (
     _REMOTE_COMMON
     + r"""
 class Mismatch(Exception):
     pass
 
-def receive(src, tmp, size, target):
+def observe(req):
+    root = req["root"]
+    for d in [root] + [os.path.join(root, d) for d in req["dirs"]]:
+        try:
+            os.makedirs(d, exist_ok=True)
+        except OSError as exc:
+            fail(reason(exc, "creating directory", d))
+    files, dirs = {}, {}
+    for name in req["names"]:
+        path = os.path.join(root, name)
+        try:
+            info = os.stat(path)
+            if stat.S_ISREG(info.st_mode):
+                files[name] = [sha(path), stat.S_IMODE(info.st_mode)]
+        except OSError:
+            pass  # missing or unreadable: it is sent again
+    for d in req["dirs"]:
+        dirs[d] = stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode)
+    return {"files": files, "dirs": dirs}
+
+def receive(src, tmp, f):
+    digest, left = hashlib.sha256(), f["n"]
     try:
-        out = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb")
-        with out:
-            while size > 0:
-                block = src.read(min(size, 1 << 20))
+        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
+            while left > 0:
+                block = src.read(min(left, 1 << 20))
                 if not block:
                     raise EOFError
                 out.write(block)
-                size -= len(block)
+                digest.update(block)
+                left -= len(block)
+            os.fchmod(out.fileno(), f["m"])
     except OSError as exc:
-        exc.filename = target
+        exc.filename = f["t"]
         raise
+    return digest.hexdigest()
 
 def clear_stale(renamed):
     # Temp files an interrupted earlier put left beside the targets just replaced.
@@ -262,17 +269,18 @@ def apply(man, src):
     try:
         for f in man["files"]:
             if "tmp" in f:
-                temps.append((f["tmp"], f))
+                temps.append((f["tmp"], f, None))
                 continue
             head, tail = os.path.split(f["t"])
             tmp = os.path.join(head, "." + tail + MARK + man["token"])
-            temps.append((tmp, f))
-            receive(src, tmp, f["n"], f["t"])
-        for tmp, f in temps:
-            if sha(tmp) != f["s"]:
+            temps.append((tmp, f, None))
+            temps[-1] = (tmp, f, receive(src, tmp, f))
+        for tmp, f, digest in temps:
+            if (digest or sha(tmp)) != f["s"]:
                 raise Mismatch(f["t"])
-        for tmp, f in temps:
-            os.chmod(tmp, f["m"])
+        for tmp, f, digest in temps:
+            if digest is None:
+                os.chmod(tmp, f["m"])
             try:
                 os.rename(tmp, f["t"])
             except OSError as exc:
@@ -280,29 +288,33 @@ def apply(man, src):
                 raise
             done += 1
     finally:
-        for tmp, _ in temps[done:]:
+        for tmp, _, _ in temps[done:]:
             try:
                 os.unlink(tmp)
             except OSError:
                 pass
-    clear_stale([f["t"] for _, f in temps])
+    clear_stale([f["t"] for _, f, _ in temps])
     for target, mode in man["chmods"]:
         os.chmod(target, mode)
     for d, mode in sorted(man["dirs"], key=lambda item: -item[0].count("/")):
         os.chmod(d, mode)
 
 src = sys.stdin.buffer
-man = json.loads(src.readline().decode("utf-8"))
-root = man["root"]
-try:
-    os.chdir(root)
-    apply(man, src)
-except Mismatch as exc:
-    fail("checksum mismatch after upload: %s; nothing was replaced" % os.path.join(root, str(exc)))
-except EOFError:
-    fail("transfer cut off before all data arrived; nothing was replaced")
-except OSError as exc:
-    fail(reason(exc, "writing", os.path.join(root, exc.filename or "")))
+req = json.loads(src.readline().decode("utf-8"))
+root = req["root"]
+sys.stdout.write(json.dumps(observe(req)) + "\n")
+sys.stdout.flush()
+line = src.readline()
+if line.strip():
+    try:
+        os.chdir(root)
+        apply(json.loads(line.decode("utf-8")), src)
+    except Mismatch as exc:
+        fail("checksum mismatch after upload: %s; nothing was replaced" % os.path.join(root, str(exc)))
+    except EOFError:
+        fail("transfer cut off before all data arrived; nothing was replaced")
+    except OSError as exc:
+        fail(reason(exc, "writing", os.path.join(root, exc.filename or "")))
 """
 )
 
@@ -378,12 +390,6 @@ def _last_words(err: str, out: str, code: int) -> str:
     return text[-1][-300:]
 
 
-def _remote_state(conn: Connection, root: str, dirs: list[str], names: list[str], deadline: float) -> dict:
-    """Create ``root`` and ``dirs`` under it; ``{"files": {name: [sha, mode]}, "dirs": {dir: mode}}``."""
-    request = json.dumps({"root": root, "dirs": dirs, "names": names})
-    return json.loads(run_checked(conn.transport, python_command(OBSERVE_SCRIPT), deadline, request))
-
-
 def _temp_name(target: str) -> str:
     """A hidden temporary name next to ``target`` (same filesystem, so the rename is atomic)."""
     path = PurePosixPath(target)
@@ -457,27 +463,62 @@ def choose_method(method: str, size: int) -> str:
 def put(
     host: Host, conn: Connection, tree: LocalTree, remote: str, deadline: float, method: str = "auto"
 ) -> HostResult:
-    """Make ``remote`` on ``host`` hold ``tree``: observe, send only what differs, verify, rename."""
+    """Make ``remote`` on ``host`` hold ``tree``: observe, send only what differs, verify, rename.
+
+    One remote process does all of it (see :data:`PUT_SCRIPT`); big files may travel beforehand
+    with ``scp``/SFTP while it waits for the manifest.
+    """
     root, targets = remote_target(tree, remote)
-    dirs = [rel for rel, _ in tree.dirs]
-    current = _remote_state(conn, root, dirs, list(targets.values()), deadline)
-    send, chmods = [], []
-    for f in tree.files:
-        target = targets[f.rel]
-        digest, mode = current["files"].get(target, (None, None))
-        if digest != f.sha256:
-            send.append((f, target))
-        elif mode != f.mode:
-            chmods.append((target, f.mode))
-    dir_modes = [(rel, mode) for rel, mode in tree.dirs if current["dirs"].get(rel) != mode]
-    if send or chmods or dir_modes:
-        uploaded = _upload(host, conn, root, [s for s in send if choose_method(method, s[0].size) != "stream"],
-                           deadline, method)  # fmt: skip
-        _apply(conn, root, send, uploaded, chmods, dir_modes, deadline)
+    request = {"root": root, "dirs": [rel for rel, _ in tree.dirs], "names": list(targets.values())}
+    chan = _start(conn.transport, python_command(PUT_SCRIPT), deadline)
+    try:
+        current = _observe(chan, request, deadline)
+        send, chmods = [], []
+        for f in tree.files:
+            target = targets[f.rel]
+            digest, mode = current["files"].get(target, (None, None))
+            if digest != f.sha256:
+                send.append((f, target))
+            elif mode != f.mode:
+                chmods.append((target, f.mode))
+        dir_modes = [(rel, mode) for rel, mode in tree.dirs if current["dirs"].get(rel) != mode]
+        chunks: Iterable[bytes] = ()
+        if send or chmods or dir_modes:
+            by_file = [s for s in send if choose_method(method, s[0].size) != "stream"]
+            uploaded = _upload(host, conn, root, by_file, deadline, method)
+            inline = [f for f, target in send if target not in uploaded]
+            chunks = stream_chunks(manifest(root, send, uploaded, chmods, dir_modes), inline, tree.payloads)
+        code, out, err = _stream(chan, chunks, deadline)
+        if code != 0:
+            raise TransferError(_last_words(err, out, code))
+    finally:
+        chan.close()
     detail = {"sent": len(send), "skipped": len(tree.files) - len(send), "bytes": sum(f.size for f, _ in send)}
     summary = f"sent {detail['sent']}, unchanged {detail['skipped']}" + (f", chmod {len(chmods)}" if chmods else "")
     changed = bool(send or chmods or dir_modes)
     return HostResult(host=host.name, ok=True, changed=changed, stdout=summary, detail=detail)
+
+
+def _start(transport: paramiko.Transport, command: str, deadline: float) -> paramiko.Channel:
+    """A session channel running ``command``."""
+    chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
+    chan.exec_command(command)
+    return chan
+
+
+def _observe(chan: paramiko.Channel, request: dict, deadline: float) -> dict:
+    """Send the observe request (line 1), read the host's one-line JSON answer."""
+    try:
+        _send(chan, json.dumps(request).encode() + b"\n", deadline)
+        line = chan.makefile("rb").readline()
+    except TimeoutError:
+        raise CommandTimeout("transfer did not finish within the timeout") from None
+    except OSError:
+        line = b""  # the host process already ended: its exit status says why
+    if not line.endswith(b"\n"):
+        code, out, err = _finish_channel(chan, deadline)
+        raise TransferError(_last_words(err, out, code or 1))
+    return json.loads(line)
 
 
 def manifest(root: str, send, uploaded: dict[str, str], chmods, dir_modes) -> dict:
@@ -493,13 +534,32 @@ def manifest(root: str, send, uploaded: dict[str, str], chmods, dir_modes) -> di
     return {"root": root, "token": secrets.token_hex(4), "files": files, "chmods": chmods, "dirs": dir_modes}
 
 
-def stream_chunks(header: dict, files: Iterable[LocalFile]) -> Iterator[bytes]:
+def stream_chunks(header: dict, files: list[LocalFile], cache: PayloadCache | None = None) -> Iterator[bytes]:
     """The manifest line, then the files' bytes back to back, in chunks of about ``_SEND_BUFFER``.
 
     Exactly ``size`` bytes go out per file (the receiver counts them): a file that shrank since it
-    was scanned stops the transfer; one that changed content fails the remote checksum.
+    was scanned stops the transfer; one that changed content fails the remote checksum. With a
+    ``cache``, the bytes are read from disk once for all hosts that need the same files.
     """
-    buffer = bytearray(json.dumps(header).encode() + b"\n")
+    yield json.dumps(header).encode() + b"\n"
+    body = cache.get(files) if cache is not None else None
+    if body is not None:
+        view = memoryview(body)
+        for start in range(0, len(view), _SEND_BUFFER):
+            yield view[start : start + _SEND_BUFFER]
+        return
+    buffer = bytearray()
+    for chunk in _file_bytes(files):
+        buffer += chunk
+        if len(buffer) >= _SEND_BUFFER:
+            yield bytes(buffer)
+            buffer.clear()
+    if buffer:
+        yield bytes(buffer)
+
+
+def _file_bytes(files: Iterable[LocalFile]) -> Iterator[bytes]:
+    """Exactly ``size`` bytes of each file, in order."""
     for f in files:
         left = f.size
         with f.path.open("rb") as src:
@@ -507,51 +567,52 @@ def stream_chunks(header: dict, files: Iterable[LocalFile]) -> Iterator[bytes]:
                 chunk = src.read(min(left, _CHUNK))
                 if not chunk:
                     raise TransferError(f"local file {f.path} changed during the transfer; run put again")
-                buffer += chunk
                 left -= len(chunk)
-                if len(buffer) >= _SEND_BUFFER:
-                    yield bytes(buffer)
-                    buffer.clear()
-    if buffer:
-        yield bytes(buffer)
+                yield chunk
 
 
-def _apply(conn: Connection, root: str, send, uploaded: dict[str, str], chmods, dir_modes, deadline: float) -> None:
-    """One remote process: receive the streamed files, verify every temp file, chmod, rename."""
-    header = manifest(root, send, uploaded, chmods, dir_modes)
-    inline = [f for f, target in send if target not in uploaded]
-    code, out, err = stream_command(
-        conn.transport, python_command(RECEIVE_SCRIPT), stream_chunks(header, inline), deadline
-    )
-    if code != 0:
-        raise TransferError(_last_words(err, out, code))
+class PayloadCache:
+    """The concatenated bytes of one list of small files, read once and shared by all hosts' threads.
+
+    Most puts send the same files to every host; reading them once instead of once per host saves
+    thousands of opens on the controller. Only lists up to :data:`PAYLOAD_CACHE_LIMIT` are kept,
+    and only the latest one (it lives as long as its :class:`LocalTree`).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._key: tuple | None = None
+        self._body = b""
+
+    def get(self, files: list[LocalFile]) -> bytes | None:
+        """The files' bytes, or ``None`` when they are too big to keep in memory."""
+        if sum(f.size for f in files) > PAYLOAD_CACHE_LIMIT:
+            return None
+        key = tuple((f.path, f.size, f.sha256) for f in files)
+        with self._lock:
+            if key != self._key:
+                self._body, self._key = b"".join(_file_bytes(files)), key
+            return self._body
 
 
-def stream_command(
-    transport: paramiko.Transport, command: str, chunks: Iterable[bytes], deadline: float
-) -> tuple[int, str, str]:
-    """Run ``command`` with ``chunks`` streamed to its stdin; exit code, stdout, stderr.
+def _stream(chan: paramiko.Channel, chunks: Iterable[bytes], deadline: float) -> tuple[int, str, str]:
+    """Send ``chunks`` then EOF on ``chan``; its exit code, stdout and stderr.
 
     When the remote process stops reading early (it failed: disk full, ...), sending stops and its
     own exit status and message are returned.
 
     :raises CommandTimeout: when the deadline passes first.
     """
-    chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
     try:
-        chan.exec_command(command)
-        try:
-            for chunk in chunks:
-                _send(chan, chunk, deadline)
-            chan.shutdown_write()
-        except OSError as exc:
-            if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
-                raise CommandTimeout("transfer did not finish within the timeout") from None
-            if not (chan.closed or chan.exit_status_ready()):
-                raise
-        return _finish_channel(chan, deadline)
-    finally:
-        chan.close()
+        for chunk in chunks:
+            _send(chan, chunk, deadline)
+        chan.shutdown_write()
+    except OSError as exc:
+        if isinstance(exc, TimeoutError) or time.monotonic() >= deadline:
+            raise CommandTimeout("transfer did not finish within the timeout") from None
+        if not (chan.closed or chan.exit_status_ready()):
+            raise
+    return _finish_channel(chan, deadline)
 
 
 def _send(chan: paramiko.Channel, data: bytes, deadline: float) -> None:

@@ -204,3 +204,17 @@ def test_get_tree_from_each_host_into_its_folder_then_skips(hosts, tmp_path):
     assert {n: (r["changed"], r["detail"]["skipped"]) for n, r in rows(again).items()} == {
         n: (False, 2) for n in hosts.names
     }
+
+
+@pytest.mark.parametrize("method", ["sftp", "scp"])
+def test_forced_methods_land_the_same_tree_through_the_same_verification(hosts, tmp_path, method):
+    src = tmp_path / "forced"
+    make_tree(src, 6, seed=4)
+    (src / "d1" / "e1" / "f0001.dat").chmod(0o700)
+    target = f"/tmp/ff-forced-{method}"
+    proc = ff(hosts, "put", str(src), target, "-m", method, "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert {n: r["detail"]["sent"] for n, r in rows(proc).items()} == {n: 6 for n in hosts.names}
+    for name in hosts.names:
+        assert remote_state(hosts, name, target) == local_state(src)
+        assert hosts.exec(name, f"find {target} -name '*.ff-tmp-*'") == ""

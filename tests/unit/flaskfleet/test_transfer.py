@@ -17,12 +17,13 @@ import pytest
 
 from flaskfleet.transfer import (
     LIST_SCRIPT,
-    OBSERVE_SCRIPT,
-    RECEIVE_SCRIPT,
+    PUT_SCRIPT,
     SEND_SCRIPT,
     LocalFile,
     LocalTree,
+    PayloadCache,
     TransferError,
+    _last_words,
     manifest,
     remote_target,
     stream_chunks,
@@ -108,8 +109,9 @@ def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
     (root / "a" / "same.txt").write_bytes(b"same")
     (root / "a" / "same.txt").chmod(0o600)
     request = {"root": str(root), "dirs": ["a", "a/new", "b"], "names": ["a/same.txt", "a/missing.txt"]}
-    proc = run_remote(OBSERVE_SCRIPT, json.dumps(request).encode())
+    proc = run_remote(PUT_SCRIPT, json.dumps(request).encode() + b"\n")  # then EOF: nothing to change
     assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(b"\n") == 1  # one line: the controller reads it before it decides
     state = json.loads(proc.stdout)
     assert state["files"] == {"a/same.txt": [hashlib.sha256(b"same").hexdigest(), 0o600]}
     assert set(state["dirs"]) == {"a", "a/new", "b"} and (root / "a" / "new").is_dir()
@@ -117,7 +119,8 @@ def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
 
 def test_observe_reports_a_file_in_the_way_in_one_line(tmp_path):
     (tmp_path / "blocker").write_text("")
-    proc = run_remote(OBSERVE_SCRIPT, json.dumps({"root": str(tmp_path / "blocker"), "dirs": [], "names": []}).encode())
+    request = {"root": str(tmp_path / "blocker"), "dirs": [], "names": []}
+    proc = run_remote(PUT_SCRIPT, json.dumps(request).encode() + b"\n")
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == f"error creating directory {tmp_path / 'blocker'}: File exists"
 
@@ -134,12 +137,14 @@ def local_tree(tmp_path, files: dict[str, tuple[bytes, int]]) -> list[LocalFile]
 
 
 def receive(root, files: list[LocalFile], uploaded=None, chmods=(), dirs=(), payload=None):
-    """Feed the receiving program what ``put`` streams for ``files`` (all sent)."""
+    """Feed the put program what ``put`` sends when ``files`` all differ: the observe request, then
+    the manifest and the bytes."""
     uploaded = uploaded or {}
+    request = json.dumps({"root": str(root), "dirs": [], "names": []}).encode() + b"\n"
     header = manifest(str(root), [(f, f.rel) for f in files], uploaded, list(chmods), list(dirs))
     inline = [f for f in files if f.rel not in uploaded]
     data = payload if payload is not None else b"".join(stream_chunks(header, inline))
-    return run_remote(RECEIVE_SCRIPT, data)
+    return run_remote(PUT_SCRIPT, request + data)
 
 
 def listing(root) -> list[str]:
@@ -188,7 +193,7 @@ def test_receive_cut_off_mid_stream_leaves_old_files_and_no_temps(tmp_path):
     root.mkdir()
     (root / "a.txt").write_bytes(b"old a")
     files = local_tree(tmp_path, {"a.txt": (b"A" * 100_000, 0o644), "b.txt": (b"B" * 100_000, 0o644)})
-    whole = b"".join(stream_chunks(manifest(str(root), [(f, f.rel) for f in files], {}, [], []), files))
+    whole = b"".join(stream_chunks(manifest(str(root), [(f, f.rel) for f in files], {}, [], []), files, PayloadCache()))
     proc = receive(root, files, payload=whole[: len(whole) - 50_000])  # the controller died half-way
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == "transfer cut off before all data arrived; nothing was replaced"
@@ -240,3 +245,24 @@ def test_list_and_send_a_tree_for_get(tmp_path):
     assert sent.stdout == b"12\n<h1>hi</h1>\n10\n#!/bin/sh\n"
     missing = run_remote(LIST_SCRIPT, json.dumps(str(root / "nope")).encode())
     assert missing.returncode == 1 and missing.stderr.decode().strip() == f"remote path {root}/nope does not exist"
+
+
+def test_missing_python3_on_the_host_is_named():
+    assert _last_words("sh: 1: python3: not found\n", "", 127) == (
+        "python3 is not installed on the host; transfers need it (install the python3 package)"
+    )
+    assert _last_words("line one\nerror writing /x: Input/output error\n", "", 1) == (
+        "error writing /x: Input/output error"
+    )
+
+
+def test_payload_is_read_once_for_all_hosts(tmp_path, monkeypatch):
+    files = local_tree(tmp_path, {"a.txt": (b"aaa", 0o644), "b.txt": (b"bb", 0o644)})
+    cache = PayloadCache()
+    first = b"".join(bytes(c) for c in stream_chunks({"n": 1}, files, cache))
+    assert first == b'{"n": 1}\naaabb'
+    (tmp_path / "src" / "a.txt").write_bytes(b"zzz")  # not read again: the second host gets the same bytes
+    assert b"".join(bytes(c) for c in stream_chunks({"n": 1}, files, cache)) == first
+    monkeypatch.setattr("flaskfleet.transfer.PAYLOAD_CACHE_LIMIT", 4)  # too big to keep: read from disk
+    assert cache.get(files) is None
+    assert b"".join(bytes(c) for c in stream_chunks({"n": 1}, files, cache)) == b'{"n": 1}\nzzzbb'
