@@ -26,12 +26,14 @@ import datetime
 import errno
 import grp
 import hashlib
+import http.client
 import json
 import os
 import posixpath
 import pwd
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tarfile
@@ -836,3 +838,140 @@ def release_lock(path, run_id, force=False, check_mode=False):
     if not check_mode:
         os.unlink(path)
     return True, current
+
+
+# --------------------------------------------------------------------------- inspection (no-change fast path)
+
+
+def _file_difference(spec):
+    """Why the file ``spec`` describes differs on this host (``None`` when it matches).
+
+    :param spec: ``path``, ``sha256`` (of the whole content), and optional ``mode`` (octal
+        string), ``owner`` and ``group`` (names).
+    """
+    path = spec["path"]
+    try:
+        st = os.lstat(path)
+        with open(path, "rb") as fh:
+            digest = _hash_stream(fh)
+    except (IOError, OSError):
+        return "%s is missing or unreadable" % path
+    if digest != spec["sha256"]:
+        return "%s has other content" % path
+    if spec.get("mode") and (st.st_mode & 0o7777) != int(spec["mode"], 8):
+        return "%s has mode %04o, not %s" % (path, st.st_mode & 0o7777, spec["mode"])
+    uid, gid = resolve_owner(spec.get("owner"), spec.get("group"))
+    if (uid is not None and st.st_uid != uid) or (spec.get("group") and st.st_gid != gid):
+        return "%s has another owner or group" % path
+    return None
+
+
+def _members_missing(group, members):
+    """Users of ``members`` that are not in ``group`` (by supplementary or primary group)."""
+    entry = grp.getgrnam(group)
+    missing = []
+    for user in members:
+        try:
+            primary = pwd.getpwnam(user).pw_gid
+        except KeyError:
+            missing.append(user)
+            continue
+        if user not in entry.gr_mem and primary != entry.gr_gid:
+            missing.append(user)
+    return missing
+
+
+def _systemctl(*args):
+    """Run a read-only systemctl query; ``(rc, stdout)``."""
+    try:
+        proc = subprocess.run(["systemctl", *args], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return 1, str(exc)
+    return proc.returncode, proc.stdout
+
+
+def unit_difference(unit):
+    """Why the release's unit is not running as a switched release should (``None`` when it is).
+
+    A switched release's unit is active, enabled (starts at boot) and its unit file is loaded
+    as written (no pending ``daemon-reload``); no other instance of the same template runs.
+    """
+    rc, out = _systemctl("show", "-p", "ActiveState", "-p", "UnitFileState", "-p", "NeedDaemonReload", unit)
+    props = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
+    if rc != 0 or props.get("ActiveState") != "active":
+        return "unit %s is %s" % (unit, props.get("ActiveState") or "unknown")
+    if props.get("UnitFileState") != "enabled":
+        return "unit %s is not enabled" % unit
+    if props.get("NeedDaemonReload") == "yes":
+        return "unit %s changed on disk (daemon-reload pending)" % unit
+    pattern = "%s@*.service" % unit.split("@", 1)[0]
+    rc, out = _systemctl("list-units", "--type=service", "--state=active", "--plain", "--no-legend", pattern)
+    others = sorted(line.split()[0] for line in out.splitlines() if line.split() and line.split()[0] != unit)
+    if others:
+        return "other releases still run: %s" % ", ".join(others)
+    return None
+
+
+class _UnixHTTPConnection(http.client.HTTPConnection):
+    """HTTP over a unix socket (gunicorn's), standard library only."""
+
+    def __init__(self, socket_path, timeout):
+        http.client.HTTPConnection.__init__(self, "localhost", timeout=timeout)
+        self._socket_path = socket_path
+
+    def connect(self):
+        """Connect to the socket instead of a TCP address."""
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(self.timeout)
+        sock.connect(self._socket_path)
+        self.sock = sock
+
+
+def health_difference(socket_path, path, status, timeout):
+    """Why one GET of ``path`` through ``socket_path`` does not answer ``status`` (``None`` when it does)."""
+    conn = _UnixHTTPConnection(socket_path, timeout)
+    try:
+        conn.request("GET", path, headers={"Host": "localhost"})
+        got = conn.getresponse().status
+    except (OSError, http.client.HTTPException) as exc:
+        return "health check through %s failed: %s" % (socket_path, exc)
+    finally:
+        conn.close()
+    if got != status:
+        return "health check through %s answered HTTP %d, not %d" % (socket_path, got, status)
+    return None
+
+
+def inspect(layout, release_id, checks):
+    """Whether the host already runs ``release_id`` exactly as asked; nothing is changed.
+
+    :param checks: ``manifest_sha256``, ``owner``, ``group``, ``group_members``, ``unit``,
+        ``health`` (dict ``socket``, ``path``, ``status``, ``timeout``) and ``files`` (specs for
+        :func:`_file_difference`); each one given is checked, cheapest first.
+    :returns: the reasons the host is not up to date; empty when it is.
+    """
+    validate_release_id(release_id)
+    if os.path.lexists(layout.lock_path):
+        return ["the deploy lock %s is held" % layout.lock_path]
+    current = layout.current()
+    if current != release_id:
+        return ["current release is %s" % (current or "none")]
+    wanted = checks.get("manifest_sha256")
+    built_from = layout.read_marker(release_id).get("manifest_sha256")
+    if not layout.is_complete(release_id) or (wanted and built_from != wanted):
+        return ["release %s is incomplete or was built from another artifact" % release_id]
+    try:
+        resolve_owner(checks.get("owner"), checks.get("group"))
+        missing = _members_missing(checks["group"], checks.get("group_members") or []) if checks.get("group") else []
+    except (ReleaseError, KeyError) as exc:
+        return [str(exc)]
+    reasons = ["%s is not in group %s" % (user, checks["group"]) for user in missing]
+    reasons += [r for r in (_file_difference(spec) for spec in checks.get("files") or []) if r]
+    # NOTE: the costlier checks (systemctl, a request) only run when the cheap ones passed.
+    unit = unit_difference(checks["unit"]) if checks.get("unit") and not reasons else None
+    reasons += [unit] if unit else []
+    health = checks.get("health")
+    if health and not reasons:
+        answer = health_difference(health["socket"], health["path"], health["status"], health["timeout"])
+        reasons += [answer] if answer else []
+    return reasons

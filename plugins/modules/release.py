@@ -30,6 +30,13 @@ description:
   - O(state=pruned) removes old releases (and their artifacts) beyond O(keep_releases), never the
     current release, its rollback target, nor those in O(protect).
   - O(state=absent) removes one release; the current release is refused.
+  - O(state=inspected) changes nothing and reports in RV(up_to_date) whether the host already
+    runs O(release_id) exactly as asked (no deploy lock held, C(current) points at the complete
+    release built from the artifact whose manifest digest is O(manifest_sha256), O(owner) and
+    O(group) exist with O(group_members) in the group, every file in O(files) has its content, mode
+    and owner, the O(unit) is active and enabled with no other instance running, and one request
+    through O(health_socket) answers O(health_status)). A deploy uses it to skip every other step
+    on hosts that are up to date, in one module run; RV(reasons) says why a host is not.
   - Needs only the Python standard library on the host, and C(python3-venv).
 author:
   - flaskfleet developers (@flaskfleet)
@@ -61,14 +68,15 @@ options:
   state:
     description:
       - V(staged) builds the release, V(active) makes it current, V(rolled_back) returns to an older
-        release, V(pruned) removes old ones, V(absent) removes one release.
+        release, V(pruned) removes old ones, V(absent) removes one release, V(inspected) only
+        reports whether the host already runs O(release_id) as asked.
     type: str
-    choices: [staged, active, rolled_back, pruned, absent]
+    choices: [staged, active, rolled_back, pruned, absent, inspected]
     default: staged
   release_id:
     description:
       - The release, C(YYYYMMDDTHHMMSSZ) optionally followed by C(-<suffix>).
-      - Required for O(state=staged), O(state=active) and O(state=absent).
+      - Required for O(state=staged), O(state=active), O(state=absent) and O(state=inspected).
       - For O(state=rolled_back), defaults to the newest complete release older than the current one.
     type: str
   artifact:
@@ -81,10 +89,12 @@ options:
       - User the app runs as. Owns C(shared/) and the O(shared_paths) directories (writable).
       - Release code stays owned by the user running the module, so the app cannot change it.
       - Omit to leave ownership alone (for example when not running as root).
+      - With O(state=inspected), the user must exist.
     type: str
   group:
     description:
       - Group of the release tree and C(shared/). Defaults to the primary group of O(owner).
+      - With O(state=inspected), the group must exist.
     type: str
   python:
     description:
@@ -107,6 +117,64 @@ options:
     type: list
     elements: str
     default: []
+  manifest_sha256:
+    description:
+      - For O(state=inspected), the sha256 of the artifact's C(manifest.json); the current release
+        must have been staged from that artifact. Omit to skip this check.
+    type: str
+  group_members:
+    description: For O(state=inspected), users that must be members of O(group) (e.g. the proxy's user).
+    type: list
+    elements: str
+    default: []
+  unit:
+    description:
+      - For O(state=inspected), the systemd unit of the release, for example
+        C(flaskfleet-hello@20261129T101500Z.service).
+      - It must be active and enabled, and no other instance of its template may be active.
+      - Omit to skip this check.
+    type: str
+  health_socket:
+    description: For O(state=inspected), the unix socket the release answers on; omit to skip the health check.
+    type: path
+  health_path:
+    description: Path requested through O(health_socket).
+    type: str
+    default: /healthz
+  health_status:
+    description: HTTP status O(health_path) must answer.
+    type: int
+    default: 200
+  health_timeout:
+    description: Seconds to wait for the health answer.
+    type: int
+    default: 5
+  files:
+    description:
+      - For O(state=inspected), files that must hold exactly the given content digest, mode and owner.
+      - The digests are computed on the controller from the templates the role would write, so no
+        content (and no secret) travels for the comparison.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the file.
+        type: path
+        required: true
+      sha256:
+        description: sha256 of the whole expected content.
+        type: str
+        required: true
+      mode:
+        description: Expected mode as an octal string, e.g. C(0644).
+        type: str
+      owner:
+        description: Expected owner (user name).
+        type: str
+      group:
+        description: Expected group name.
+        type: str
 notes:
   - Release ids sort by time; "older" and "newest" refer to that order.
   - Run one deploy at a time per host; M(flaskfleet.cloud.deploy_lock) enforces it.
@@ -147,6 +215,24 @@ EXAMPLES = r"""
     state: pruned
     keep_releases: 5
     protect: ["{{ staged.release_id }}"]
+
+- name: Check whether the host already runs the release as asked
+  flaskfleet.cloud.release:
+    app: hello
+    release_id: 20261129T101500Z
+    state: inspected
+    owner: hello
+    group: hello
+    group_members: [www-data]
+    unit: flaskfleet-hello@20261129T101500Z.service
+    health_socket: /run/hello/20261129T101500Z/gunicorn.sock
+    files:
+      - path: /srv/hello/gunicorn.conf.py
+        sha256: "{{ lookup('ansible.builtin.template', 'gunicorn.conf.py.j2') | hash('sha256') }}"
+        mode: "0644"
+        owner: root
+        group: root
+  register: inspected
 
 - name: Remove a release that failed its health check
   flaskfleet.cloud.release:
@@ -226,6 +312,17 @@ manifest:
       type: str
       sample: static
   sample: {"app": "hello", "version": "0.1.0", "wsgi": "hello:create_app()", "static": "static"}
+up_to_date:
+  description: For O(state=inspected), true when the host already runs O(release_id) exactly as asked.
+  returned: when O(state=inspected)
+  type: bool
+  sample: true
+reasons:
+  description: For O(state=inspected), why the host is not up to date (empty when it is).
+  returned: when O(state=inspected)
+  type: list
+  elements: str
+  sample: ["current release is 20261128T090000Z"]
 layout:
   description: Paths of the app's layout on the host.
   returned: always
@@ -244,6 +341,7 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
     Layout,
     ReleaseError,
     activate,
+    inspect,
     prune,
     remove_release,
     resolve_owner,
@@ -253,6 +351,15 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
 )
 
 MANIFEST_KEYS = ("app", "version", "wsgi", "static")
+STATES = ("staged", "active", "rolled_back", "pruned", "absent", "inspected")
+FILE_OPTIONS = dict(
+    path=dict(type="path", required=True),
+    # NOTE: the digest of the env file is derived from secrets: never shown in any output.
+    sha256=dict(type="str", required=True, no_log=True),
+    mode=dict(type="str"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+)
 
 
 def _manifest(layout, release_id, artifact):
@@ -279,6 +386,8 @@ def _apply(module, layout):
         return activate(layout, release_id, check), release_id, [], []
     if state == "absent":
         return remove_release(layout, release_id, check), release_id, [], []
+    if state == "inspected":
+        return False, release_id, [], []
     pruned, leftovers = prune(layout, p["keep_releases"], p["protect"], check)
     return bool(pruned or leftovers), None, pruned, leftovers
 
@@ -295,6 +404,16 @@ def _predicted(before, state, release_id, pruned, changed):
     older = [r for r in after["releases"] if after["current"] and r < after["current"]]
     after["previous"] = older[-1] if older else None
     return after
+
+
+def _checks(p):
+    """The checks O(state=inspected) makes, from the module's options."""
+    health = None
+    if p["health_socket"]:
+        health = dict(socket=p["health_socket"], path=p["health_path"], status=p["health_status"],
+                      timeout=p["health_timeout"])  # fmt: skip
+    keys = ("manifest_sha256", "owner", "group", "group_members", "unit", "files")
+    return dict(health=health, **dict((k, p[k]) for k in keys))
 
 
 def _result(module, layout, before, outcome):
@@ -319,6 +438,9 @@ def _result(module, layout, before, outcome):
         result.update(release_id=release_id, release_path=path, venv_path=path + "/venv")
         if p["state"] != "absent":
             result["manifest"] = _manifest(layout, release_id, p["artifact"])
+    if p["state"] == "inspected":
+        result["reasons"] = inspect(layout, release_id, _checks(p))
+        result["up_to_date"] = not result["reasons"]
     if module._diff:
         keys = ("current", "releases")
         result["diff"] = dict(before=dict((k, before[k]) for k in keys), after=dict((k, after[k]) for k in keys))
@@ -331,7 +453,7 @@ def main():
         argument_spec=dict(
             app=dict(type="str", required=True),
             base_dir=dict(type="path", default="/srv"),
-            state=dict(type="str", default="staged", choices=["staged", "active", "rolled_back", "pruned", "absent"]),
+            state=dict(type="str", default="staged", choices=list(STATES)),
             release_id=dict(type="str"),
             artifact=dict(type="path"),
             owner=dict(type="str"),
@@ -340,8 +462,16 @@ def main():
             shared_paths=dict(type="list", elements="str", default=[]),
             keep_releases=dict(type="int", default=5),
             protect=dict(type="list", elements="str", default=[]),
+            manifest_sha256=dict(type="str"),
+            group_members=dict(type="list", elements="str", default=[]),
+            unit=dict(type="str"),
+            health_socket=dict(type="path"),
+            health_path=dict(type="str", default="/healthz"),
+            health_status=dict(type="int", default=200),
+            health_timeout=dict(type="int", default=5),
+            files=dict(type="list", elements="dict", default=[], options=FILE_OPTIONS),
         ),
-        required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent")],
+        required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent", "inspected")],
         supports_check_mode=True,
     )
     try:

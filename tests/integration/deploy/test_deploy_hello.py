@@ -6,6 +6,7 @@ state (R1 live after site.yml, R2 after the zero-downtime deploy, ...), so every
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 
@@ -85,6 +86,50 @@ def test_zero_downtime_deploy(fleet, host, build_artifact):
     assert load.report.switch_overlap(R1, R2) < 5, "old and new answered side by side only during the reload"
     units = host_sh(host, "systemctl is-active flaskfleet-hello@%s flaskfleet-hello@%s || true" % (R1, R2))
     assert units.stdout.split() == ["inactive", "active"], "the old release drained and stopped"
+
+
+# Actions Ansible runs on the controller: they cost the host no module run.
+_LOCAL = ("set_fact", "assert", "fail", "debug", "meta", "include_tasks", "include_role", "validate_argument_spec")
+CONTROLLER_ACTIONS = {f"{prefix}{name}" for prefix in ("", "ansible.builtin.", "ansible.legacy.") for name in _LOCAL}
+
+
+def _deploy_json(fleet, artifact, **variables) -> tuple[subprocess.CompletedProcess, dict]:
+    """The deploy playbook with the json callback: ``(process, report)``."""
+    env = dict(fleet.env, ANSIBLE_STDOUT_CALLBACK="ansible.posix.json")
+    args = ["ansible-playbook", "-i", fleet.inventory, "flaskfleet.cloud.deploy",
+            *extra(flask_app_name=APP, flask_app_artifact=str(artifact), **variables)]  # fmt: skip
+    proc = fleet.runner(args, env=env, cwd=fleet.root, timeout=600)
+    assert proc.returncode == 0, output(proc)[-4000:]
+    return proc, json.loads(proc.stdout)
+
+
+def _module_runs(report: dict, host: str) -> list[str]:
+    """Names of the tasks that ran a module on ``host`` (not skipped, not controller-only), without role prefix."""
+    return [
+        task["task"]["name"].split(" : ", 1)[-1]
+        for play in report["plays"]
+        for task in play["tasks"]
+        if host in task["hosts"]
+        and not task["hosts"][host].get("skipped")
+        and task["hosts"][host].get("action") not in CONTROLLER_ACTIONS
+    ]
+
+
+def test_redeploy_of_the_live_release_is_one_module_run(fleet, host, build_artifact):
+    _, report = _deploy_json(fleet, build_artifact(APP, R2), **FAST, flask_app_env=ENV1)
+    assert report["stats"][host.name]["changed"] == 0
+    assert _module_runs(report, host.name) == ["Inspect the live release"]
+    assert served_release(host) == R2
+
+
+def test_redeploy_repairs_a_stopped_release_through_the_full_flow(fleet, host, build_artifact):
+    host_sh(host, f"systemctl stop flaskfleet-hello@{R2}")
+    _, report = _deploy_json(fleet, build_artifact(APP, R2), **FAST, flask_app_env=ENV1)
+    runs = _module_runs(report, host.name)
+    assert runs[0] == "Inspect the live release" and "Start the release beside the live one" in runs, runs
+    assert report["stats"][host.name]["changed"] >= 1
+    assert served_release(host) == R2
+    assert host_sh(host, f"systemctl is-active flaskfleet-hello@{R2}").stdout.strip() == "active"
 
 
 def test_unhealthy_release_fails_and_old_keeps_serving(fleet, host, build_artifact):
