@@ -472,16 +472,7 @@ def put(
     request = {"root": root, "dirs": [rel for rel, _ in tree.dirs], "names": list(targets.values())}
     chan = _start(conn.transport, python_command(PUT_SCRIPT), deadline)
     try:
-        current = _observe(chan, request, deadline)
-        send, chmods = [], []
-        for f in tree.files:
-            target = targets[f.rel]
-            digest, mode = current["files"].get(target, (None, None))
-            if digest != f.sha256:
-                send.append((f, target))
-            elif mode != f.mode:
-                chmods.append((target, f.mode))
-        dir_modes = [(rel, mode) for rel, mode in tree.dirs if current["dirs"].get(rel) != mode]
+        send, chmods, dir_modes = decide(tree, targets, _observe(chan, request, deadline))
         chunks: Iterable[bytes] = ()
         if send or chmods or dir_modes:
             by_file = [s for s in send if choose_method(method, s[0].size) != "stream"]
@@ -497,6 +488,21 @@ def put(
     summary = f"sent {detail['sent']}, unchanged {detail['skipped']}" + (f", chmod {len(chmods)}" if chmods else "")
     changed = bool(send or chmods or dir_modes)
     return HostResult(host=host.name, ok=True, changed=changed, stdout=summary, detail=detail)
+
+
+def decide(tree: LocalTree, targets: dict[str, str], current: dict) -> tuple[list, list, list]:
+    """From what the host has: files to send ``(file, target)``, ``(target, mode)`` to chmod and
+    ``(dir, mode)`` to set."""
+    send, chmods = [], []
+    for f in tree.files:
+        target = targets[f.rel]
+        digest, mode = current["files"].get(target, (None, None))
+        if digest != f.sha256:
+            send.append((f, target))
+        elif mode != f.mode:
+            chmods.append((target, f.mode))
+    dir_modes = [(rel, mode) for rel, mode in tree.dirs if current["dirs"].get(rel) != mode]
+    return send, chmods, dir_modes
 
 
 def _start(transport: paramiko.Transport, command: str, deadline: float) -> paramiko.Channel:

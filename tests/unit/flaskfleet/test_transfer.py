@@ -24,6 +24,7 @@ from flaskfleet.transfer import (
     PayloadCache,
     TransferError,
     _last_words,
+    decide,
     manifest,
     remote_target,
     stream_chunks,
@@ -266,3 +267,21 @@ def test_payload_is_read_once_for_all_hosts(tmp_path, monkeypatch):
     monkeypatch.setattr("flaskfleet.transfer.PAYLOAD_CACHE_LIMIT", 4)  # too big to keep: read from disk
     assert cache.get(files) is None
     assert b"".join(bytes(c) for c in stream_chunks({"n": 1}, files, cache)) == b'{"n": 1}\nzzzbb'
+
+
+def test_decide_sends_changed_chmods_mode_only_and_skips_the_rest(tmp_path):
+    src = tmp_path / "app"
+    (src / "bin").mkdir(parents=True)
+    (src / "same.txt").write_text("same\n")
+    (src / "mode.txt").write_text("mode\n")
+    (src / "new.txt").write_text("new\n")
+    (src / "bin").chmod(0o750)
+    tree = LocalTree.scan(str(src))
+    sums = {f.rel: f.sha256 for f in tree.files}
+    current = {
+        "files": {"same.txt": [sums["same.txt"], tree.files[2].mode], "mode.txt": [sums["mode.txt"], 0o600]},
+        "dirs": {"bin": 0o755},
+    }
+    send, chmods, dir_modes = decide(tree, {f.rel: f.rel for f in tree.files}, current)
+    assert [(f.rel, target) for f, target in send] == [("new.txt", "new.txt")]
+    assert chmods == [("mode.txt", tree.files[0].mode)] and dir_modes == [("bin", 0o750)]
