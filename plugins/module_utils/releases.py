@@ -843,6 +843,16 @@ def release_lock(path, run_id, force=False, check_mode=False):
 # --------------------------------------------------------------------------- inspection (no-change fast path)
 
 
+def _attribute_difference(path, st, spec):
+    """Why ``path`` (already ``lstat``-ed) has another mode, owner or group than ``spec`` says."""
+    if spec.get("mode") and (st.st_mode & 0o7777) != int(spec["mode"], 8):
+        return "%s has mode %04o, not %s" % (path, st.st_mode & 0o7777, spec["mode"])
+    uid, gid = resolve_owner(spec.get("owner"), spec.get("group"))
+    if (uid is not None and st.st_uid != uid) or (spec.get("group") and st.st_gid != gid):
+        return "%s has another owner or group" % path
+    return None
+
+
 def _file_difference(spec):
     """Why the file ``spec`` describes differs on this host (``None`` when it matches).
 
@@ -858,12 +868,19 @@ def _file_difference(spec):
         return "%s is missing or unreadable" % path
     if digest != spec["sha256"]:
         return "%s has other content" % path
-    if spec.get("mode") and (st.st_mode & 0o7777) != int(spec["mode"], 8):
-        return "%s has mode %04o, not %s" % (path, st.st_mode & 0o7777, spec["mode"])
-    uid, gid = resolve_owner(spec.get("owner"), spec.get("group"))
-    if (uid is not None and st.st_uid != uid) or (spec.get("group") and st.st_gid != gid):
-        return "%s has another owner or group" % path
-    return None
+    return _attribute_difference(path, st, spec)
+
+
+def _directory_difference(spec):
+    """Why the directory ``spec`` describes (``path``, ``mode``, ``owner``, ``group``) differs."""
+    path = spec["path"]
+    try:
+        st = os.lstat(path)
+    except OSError:
+        return "%s is missing" % path
+    if os.path.islink(path) or not os.path.isdir(path):
+        return "%s is not a directory" % path
+    return _attribute_difference(path, st, spec)
 
 
 def _members_missing(group, members):
@@ -942,31 +959,47 @@ def health_difference(socket_path, path, status, timeout):
     return None
 
 
-def inspect(layout, release_id, checks):
-    """Whether the host already runs ``release_id`` exactly as asked; nothing is changed.
-
-    :param checks: ``manifest_sha256``, ``owner``, ``group``, ``group_members``, ``unit``,
-        ``health`` (dict ``socket``, ``path``, ``status``, ``timeout``) and ``files`` (specs for
-        :func:`_file_difference`); each one given is checked, cheapest first.
-    :returns: the reasons the host is not up to date; empty when it is.
-    """
-    validate_release_id(release_id)
-    if os.path.lexists(layout.lock_path):
-        return ["the deploy lock %s is held" % layout.lock_path]
-    current = layout.current()
-    if current != release_id:
-        return ["current release is %s" % (current or "none")]
-    wanted = checks.get("manifest_sha256")
-    built_from = layout.read_marker(release_id).get("manifest_sha256")
-    if not layout.is_complete(release_id) or (wanted and built_from != wanted):
-        return ["release %s is incomplete or was built from another artifact" % release_id]
+def _identity_difference(checks):
+    """Why the app's user, group, group members or directories are not as asked (``None`` when they are)."""
     try:
         resolve_owner(checks.get("owner"), checks.get("group"))
         missing = _members_missing(checks["group"], checks.get("group_members") or []) if checks.get("group") else []
-    except (ReleaseError, KeyError) as exc:
-        return [str(exc)]
-    reasons = ["%s is not in group %s" % (user, checks["group"]) for user in missing]
-    reasons += [r for r in (_file_difference(spec) for spec in checks.get("files") or []) if r]
+    except ReleaseError as exc:
+        return str(exc)
+    if missing:
+        return "%s not in group %s" % (", ".join(missing), checks["group"])
+    return next((r for r in (_directory_difference(d) for d in checks.get("directories") or []) if r), None)
+
+
+def _release_difference(layout, release_id, wanted_digest):
+    """Why the host does not serve ``release_id`` built from the wanted artifact (``None`` when it does)."""
+    if os.path.lexists(layout.lock_path):
+        return "the deploy lock %s is held" % layout.lock_path
+    current = layout.current()
+    if current != release_id:
+        return "current release is %s" % (current or "none")
+    built_from = layout.read_marker(release_id).get("manifest_sha256")
+    if not layout.is_complete(release_id) or (wanted_digest and built_from != wanted_digest):
+        return "release %s is incomplete or was built from another artifact" % release_id
+    return None
+
+
+def inspect(layout, release_id, checks):
+    """Whether the host already runs ``release_id`` exactly as asked; nothing is changed.
+
+    :param checks: ``manifest_sha256``, ``owner``, ``group``, ``group_members``,
+        ``directories``, ``files`` (specs for :func:`_directory_difference` and
+        :func:`_file_difference`), ``unit`` and ``health`` (dict ``socket``, ``path``,
+        ``status``, ``timeout``); each one given is checked.
+    :returns: dict ``reasons`` (empty when up to date), ``identity_ok`` (user, group, members
+        and directories as asked) and ``files_matching`` (paths of the files that match), so a
+        deploy that has to run can still skip the steps whose result is already there.
+    """
+    validate_release_id(release_id)
+    identity = _identity_difference(checks)
+    files = [(spec["path"], _file_difference(spec)) for spec in checks.get("files") or []]
+    reasons = [r for r in [_release_difference(layout, release_id, checks.get("manifest_sha256")), identity] if r]
+    reasons += [reason for path, reason in files if reason]
     # NOTE: the costlier checks (systemctl, a request) only run when the cheap ones passed.
     unit = unit_difference(checks["unit"]) if checks.get("unit") and not reasons else None
     reasons += [unit] if unit else []
@@ -974,4 +1007,4 @@ def inspect(layout, release_id, checks):
     if health and not reasons:
         answer = health_difference(health["socket"], health["path"], health["status"], health["timeout"])
         reasons += [answer] if answer else []
-    return reasons
+    return dict(reasons=reasons, identity_ok=identity is None, files_matching=[p for p, r in files if not r])

@@ -33,8 +33,8 @@ description:
   - O(state=inspected) changes nothing and reports in RV(up_to_date) whether the host already
     runs O(release_id) exactly as asked (no deploy lock held, C(current) points at the complete
     release built from the artifact whose manifest digest is O(manifest_sha256), O(owner) and
-    O(group) exist with O(group_members) in the group, every file in O(files) has its content, mode
-    and owner, the O(unit) is active and enabled with no other instance running, and one request
+    O(group) exist with O(group_members) in the group, every entry of O(directories) and O(files) has
+    its content, mode and owner, the O(unit) is active and enabled with no other instance running, and one request
     through O(health_socket) answers O(health_status)). A deploy uses it to skip every other step
     on hosts that are up to date, in one module run; RV(reasons) says why a host is not.
   - Needs only the Python standard library on the host, and C(python3-venv).
@@ -149,6 +149,25 @@ options:
     description: Seconds to wait for the health answer.
     type: int
     default: 5
+  directories:
+    description: For O(state=inspected), directories that must exist with the given mode and owner.
+    type: list
+    elements: dict
+    default: []
+    suboptions:
+      path:
+        description: Absolute path of the directory.
+        type: path
+        required: true
+      mode:
+        description: Expected mode as an octal string, e.g. C(0755).
+        type: str
+      owner:
+        description: Expected owner (user name).
+        type: str
+      group:
+        description: Expected group name.
+        type: str
   files:
     description:
       - For O(state=inspected), files that must hold exactly the given content digest, mode and owner.
@@ -323,6 +342,22 @@ reasons:
   type: list
   elements: str
   sample: ["current release is 20261128T090000Z"]
+identity_ok:
+  description:
+    - For O(state=inspected), true when O(owner) and O(group) exist, every O(group_members) user is
+      in the group and every entry of O(directories) is as asked.
+    - A deploy that has to run anyway skips creating them when true.
+  returned: when O(state=inspected)
+  type: bool
+  sample: true
+files_matching:
+  description:
+    - For O(state=inspected), the paths of O(files) whose content, mode and owner match.
+    - A deploy that has to run anyway skips writing them.
+  returned: when O(state=inspected)
+  type: list
+  elements: str
+  sample: [/srv/hello/gunicorn.conf.py, /srv/hello/shared/.env]
 layout:
   description: Paths of the app's layout on the host.
   returned: always
@@ -352,6 +387,12 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
 
 MANIFEST_KEYS = ("app", "version", "wsgi", "static")
 STATES = ("staged", "active", "rolled_back", "pruned", "absent", "inspected")
+DIRECTORY_OPTIONS = dict(
+    path=dict(type="path", required=True),
+    mode=dict(type="str"),
+    owner=dict(type="str"),
+    group=dict(type="str"),
+)
 FILE_OPTIONS = dict(
     path=dict(type="path", required=True),
     # NOTE: the digest of the env file is derived from secrets: never shown in any output.
@@ -412,7 +453,7 @@ def _checks(p):
     if p["health_socket"]:
         health = dict(socket=p["health_socket"], path=p["health_path"], status=p["health_status"],
                       timeout=p["health_timeout"])  # fmt: skip
-    keys = ("manifest_sha256", "owner", "group", "group_members", "unit", "files")
+    keys = ("manifest_sha256", "owner", "group", "group_members", "directories", "unit", "files")
     return dict(health=health, **dict((k, p[k]) for k in keys))
 
 
@@ -439,7 +480,7 @@ def _result(module, layout, before, outcome):
         if p["state"] != "absent":
             result["manifest"] = _manifest(layout, release_id, p["artifact"])
     if p["state"] == "inspected":
-        result["reasons"] = inspect(layout, release_id, _checks(p))
+        result.update(inspect(layout, release_id, _checks(p)))
         result["up_to_date"] = not result["reasons"]
     if module._diff:
         keys = ("current", "releases")
@@ -469,6 +510,7 @@ def main():
             health_path=dict(type="str", default="/healthz"),
             health_status=dict(type="int", default=200),
             health_timeout=dict(type="int", default=5),
+            directories=dict(type="list", elements="dict", default=[], options=DIRECTORY_OPTIONS),
             files=dict(type="list", elements="dict", default=[], options=FILE_OPTIONS),
         ),
         required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent", "inspected")],
