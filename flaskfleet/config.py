@@ -27,6 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "app_env": [],
     "parallel": 50,
     "timeout": 60,
+    # NOTE: put/get move data whose size we do not bound; a command's 60 s would cut off a big
+    # upload to many hosts on a busy controller. --timeout still overrides it.
+    "transfer_timeout": 600,
     "connect_timeout": 10,
     "state_dir": ".flaskfleet",
     "artifact_dir": "build/artifacts",
@@ -34,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 ENV_PREFIX = "FLASKFLEET_"
-_INT_KEYS = ("parallel", "timeout", "connect_timeout")
+_INT_KEYS = ("parallel", "timeout", "transfer_timeout", "connect_timeout")
 _LIST_KEYS = ("app_env",)
 _TRANSFER_METHODS = ("auto", "sftp", "scp")
 
@@ -54,6 +57,7 @@ class Settings:
     parallel: int
     timeout: int
     connect_timeout: int
+    transfer_timeout: int
     state_dir: Path
     artifact_dir: Path
     transfer_method: str
@@ -172,6 +176,7 @@ def settings(c: Any, **flags: Any) -> Settings:
         parallel=values["parallel"],
         timeout=values["timeout"],
         connect_timeout=values["connect_timeout"],
+        transfer_timeout=values["transfer_timeout"],
         state_dir=Path(values["state_dir"]).expanduser().absolute(),
         artifact_dir=Path(values["artifact_dir"]).expanduser().absolute(),
         transfer_method=values["transfer_method"],

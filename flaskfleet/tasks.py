@@ -9,6 +9,7 @@ provision, teardown) drives the collection's playbooks, so the release logic exi
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import inspect
 import os
 import re
@@ -78,6 +79,12 @@ def load_settings(c: Context, **flags: Any) -> Settings:
         return settings(c, **flags)
     except SettingsError as exc:
         raise Exit(f"flaskfleet: {exc}") from None
+
+
+def transfer_settings(c: Context, timeout: str | None = None, **flags: Any) -> Settings:
+    """Settings for ``put``/``get``: each host's deadline is ``transfer_timeout`` unless ``--timeout`` is given."""
+    s = load_settings(c, timeout=timeout, **flags)
+    return s if timeout else dataclasses.replace(s, timeout=s.transfer_timeout)
 
 
 def load_inventory(s: Settings) -> Inventory:
@@ -278,6 +285,7 @@ def run(
         "local": "local file or directory to upload",
         "remote": "target path on the hosts (a directory's contents go into it; ending in / keeps the file name)",
         "method": "auto (scp for big files when installed), sftp or scp (default: config transfer_method)",
+        "timeout": "seconds each host may take for the transfer, connecting included (default: transfer_timeout)",
     }
 )
 def put(
@@ -292,7 +300,7 @@ def put(
     json: bool = False,
 ) -> None:
     """Upload a file or directory to every host: atomic, sha256-verified, skipped when unchanged."""
-    s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
+    s = transfer_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
     try:
         tree = LocalTree.scan(local)
     except TransferError as exc:
@@ -309,6 +317,7 @@ def put(
         "remote": "file or directory on the hosts",
         "dest": "local directory; each host's copy lands in DEST/<host>/ (default: fetched)",
         "method": "auto, sftp or scp (default: config transfer_method)",
+        "timeout": "seconds each host may take for the transfer, connecting included (default: transfer_timeout)",
     },
 )
 def get(
@@ -323,7 +332,7 @@ def get(
     json: bool = False,
 ) -> None:
     """Download a file or directory from every host into per-host folders, sha256-verified."""
-    s = load_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
+    s = transfer_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
     if Path(dest).exists() and not Path(dest).is_dir():
         raise Exit(f"flaskfleet: local path {dest} exists and is not a directory")
     selected = select_hosts(s, hosts)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from invoke import Config, Context
+from invoke import Config, Context, Exit
 
 from flaskfleet.config import DEFAULTS, FleetConfig, Settings, SettingsError, settings, short_env
 
@@ -86,6 +86,18 @@ def test_settings_flags_override_config_and_are_validated():
     assert s.known_hosts.name == "known_hosts" and s.known_hosts.parent.is_absolute()
     with pytest.raises(SettingsError, match=r"^timeout must be a positive whole number, got '-1'$"):
         settings(c, timeout="-1")
+
+
+def test_transfers_get_their_own_longer_deadline_unless_timeout_is_given():
+    from flaskfleet.tasks import transfer_settings
+
+    c = Context(Config(overrides={"flaskfleet": {**DEFAULTS, "timeout": 20, "transfer_timeout": 900}}))
+    assert (settings(c).timeout, transfer_settings(c).timeout) == (20, 900)
+    assert transfer_settings(c, timeout="5").timeout == 5
+    assert short_env({"FLASKFLEET_TRANSFER_TIMEOUT": "30"}) == {"flaskfleet": {"transfer_timeout": "30"}}
+    bad = Context(Config(overrides={"flaskfleet": {**DEFAULTS, "transfer_timeout": "soon"}}))
+    with pytest.raises(Exit, match=r"^flaskfleet: transfer_timeout must be a positive whole number, got 'soon'$"):
+        transfer_settings(bad)
 
 
 def test_short_env_maps_known_keys_only():
