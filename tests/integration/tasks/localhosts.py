@@ -76,7 +76,7 @@ class LocalHosts:
         """Start all containers in parallel and wait for sshd on each."""
         self.remove()
         with ThreadPoolExecutor(max_workers=8) as pool:
-            list(pool.map(lambda n: start_container(n, self.app, self.group), self.names))
+            list(pool.map(self.create, self.names))
             deadline = time.monotonic() + 120
             self.keys = dict(zip(self.names, pool.map(lambda n: host_key(n, deadline), self.names), strict=True))
             list(pool.map(self.authorize, self.names))
@@ -84,6 +84,10 @@ class LocalHosts:
         self.write_known_hosts()
         self.write_inventory()
         return self
+
+    def create(self, name: str) -> None:
+        """Start one host container (subclasses change how)."""
+        start_container(name, self.app, self.group)
 
     def authorize(self, name: str) -> None:
         """Install the project's public key for ``admin`` (what provisioning does)."""

@@ -11,12 +11,10 @@ import json
 import os
 import subprocess
 import sys
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from localhosts import IMAGE, TEST_LABEL, LocalHosts, docker, host_key, ssh_port
+from localhosts import IMAGE, TEST_LABEL, LocalHosts, docker
 
 pytestmark = pytest.mark.docker
 BIN = Path(sys.executable).parent
@@ -25,18 +23,6 @@ SMALL = "/srv/small"
 
 class TreeHosts(LocalHosts):
     """``t-xfer-1`` and ``t-xfer-2``; the second with a 3 MiB tmpfs at /srv/small."""
-
-    def start(self) -> TreeHosts:
-        self.remove()
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            list(pool.map(self.create, self.names))
-            deadline = time.monotonic() + 120
-            self.keys = dict(zip(self.names, pool.map(lambda n: host_key(n, deadline), self.names), strict=True))
-            list(pool.map(self.authorize, self.names))
-        self.ports = {name: ssh_port(name) for name in self.names}
-        self.write_known_hosts()
-        self.write_inventory()
-        return self
 
     def create(self, name: str) -> None:
         labels = {"flaskfleet.managed": "true", "flaskfleet.app": self.app, "flaskfleet.group": self.group,
