@@ -27,8 +27,8 @@ def docker(*args: str, check: bool = True, timeout: float = 120) -> str:
     return proc.stdout.strip()
 
 
-def start_container(name: str, app: str, group: str) -> str:
-    """Start one host container; returns its id."""
+def start_container(name: str, app: str, group: str, *extra: str) -> str:
+    """Start one host container (``extra``: more ``docker run`` options); returns its id."""
     labels = {
         "flaskfleet.managed": "true",
         "flaskfleet.app": app,
@@ -40,7 +40,7 @@ def start_container(name: str, app: str, group: str) -> str:
     return docker(
         "run", "-d", "--name", name, "--hostname", name, "--label", TEST_LABEL, *label_args,
         "--tmpfs", "/run", "--tmpfs", "/run/lock", "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-        "--stop-signal", "SIGRTMIN+3", "-p", "127.0.0.1::22", IMAGE,
+        "--stop-signal", "SIGRTMIN+3", "-p", "127.0.0.1::22", *extra, IMAGE,
     )  # fmt: skip
 
 

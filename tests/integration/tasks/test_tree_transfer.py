@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from localhosts import IMAGE, TEST_LABEL, LocalHosts, docker
+from localhosts import LocalHosts, start_container
 
 pytestmark = pytest.mark.docker
 BIN = Path(sys.executable).parent
@@ -25,15 +25,8 @@ class TreeHosts(LocalHosts):
     """``t-xfer-1`` and ``t-xfer-2``; the second with a 3 MiB tmpfs at /srv/small."""
 
     def create(self, name: str) -> None:
-        labels = {"flaskfleet.managed": "true", "flaskfleet.app": self.app, "flaskfleet.group": self.group,
-                  "flaskfleet.name": self.prefix, "flaskfleet.user": "admin"}  # fmt: skip
         small = ["--tmpfs", f"{SMALL}:size=3m,uid=1000,gid=1000,mode=0755"] if name == self.names[-1] else []
-        docker(
-            "run", "-d", "--name", name, "--hostname", name, "--label", TEST_LABEL,
-            *(a for k, v in labels.items() for a in ("--label", f"{k}={v}")),
-            "--tmpfs", "/run", "--tmpfs", "/run/lock", *small, "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-            "--stop-signal", "SIGRTMIN+3", "-p", "127.0.0.1::22", IMAGE,
-        )  # fmt: skip
+        start_container(name, self.app, self.group, *small)
 
 
 @pytest.fixture(scope="module")
