@@ -33,6 +33,7 @@ import shlex
 import shutil
 import stat
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -44,6 +45,7 @@ from fabric import Connection
 
 from flaskfleet.fleet import CommandTimeout, FleetError, HostResult, exec_command
 from flaskfleet.inventory import Host
+from flaskfleet.inventory import _trust_hint as inventory_trust_hint
 
 #: Files at least this big go through ``scp`` under ``transfer_method: auto``.
 SCP_THRESHOLD = 16 * 1024 * 1024
@@ -428,6 +430,12 @@ def ssh_options(host: Host, deadline: float) -> list[str]:
     return options
 
 
+def ssh_command(host: Host, deadline: float, command: str) -> list[str]:
+    """``ssh`` running ``command`` (a shell string) on ``host``, no tty, our strict options."""
+    dest = f"{host.user + '@' if host.user else ''}{host.address}"
+    return ["ssh", "-T", "-p", str(host.port), *ssh_options(host, deadline), "--", dest, command]
+
+
 def _scp_upload(host: Host, local: Path, remote: str, deadline: float) -> None:
     """Upload one file with OpenSSH ``scp`` (same key, same strict known_hosts)."""
     dest = f"{host.user + '@' if host.user else ''}{host.address}:{remote}"
@@ -465,29 +473,184 @@ def put(
 ) -> HostResult:
     """Make ``remote`` on ``host`` hold ``tree``: observe, send only what differs, verify, rename.
 
-    One remote process does all of it (see :data:`PUT_SCRIPT`); big files may travel beforehand
-    with ``scp``/SFTP while it waits for the manifest.
+    One remote process does all of it (see :data:`PUT_SCRIPT`), reached through :func:`open_session`;
+    big files may travel beforehand with ``scp``/SFTP while it waits for the manifest.
     """
     root, targets = remote_target(tree, remote)
     request = {"root": root, "dirs": [rel for rel, _ in tree.dirs], "names": list(targets.values())}
-    chan = _start(conn.transport, python_command(PUT_SCRIPT), deadline)
+    session = open_session(host, conn, deadline, method)
     try:
-        send, chmods, dir_modes = decide(tree, targets, _observe(chan, request, deadline))
+        send, chmods, dir_modes = decide(tree, targets, session.observe(request))
         chunks: Iterable[bytes] = ()
         if send or chmods or dir_modes:
             by_file = [s for s in send if choose_method(method, s[0].size) != "stream"]
             uploaded = _upload(host, conn, root, by_file, deadline, method)
             inline = [f for f, target in send if target not in uploaded]
             chunks = stream_chunks(manifest(root, send, uploaded, chmods, dir_modes), inline, tree.payloads)
-        code, out, err = _stream(chan, chunks, deadline)
+        code, out, err = session.finish(chunks)
         if code != 0:
             raise TransferError(_last_words(err, out, code))
     finally:
-        chan.close()
+        session.close()
     detail = {"sent": len(send), "skipped": len(tree.files) - len(send), "bytes": sum(f.size for f, _ in send)}
     summary = f"sent {detail['sent']}, unchanged {detail['skipped']}" + (f", chmod {len(chmods)}" if chmods else "")
     changed = bool(send or chmods or dir_modes)
     return HostResult(host=host.name, ok=True, changed=changed, stdout=summary, detail=detail)
+
+
+def open_session(host: Host, conn: Connection, deadline: float, method: str = "auto") -> _Session:
+    """The remote :data:`PUT_SCRIPT` process for one put.
+
+    Under ``auto`` with OpenSSH's ``ssh`` installed it runs in an ``ssh`` subprocess: encryption
+    then happens in that process, on any core, instead of in this one, where paramiko encrypts
+    every host's stream under one GIL (measured: docs/performance.md). Otherwise (no ``ssh``,
+    or ``sftp``/``scp`` asked for) it runs on a channel of the host's open paramiko connection.
+    """
+    if method == "auto" and shutil.which("ssh"):
+        return OpenSshSession(host, deadline)
+    return ChannelSession(conn, deadline)
+
+
+class _Session:
+    """A running :data:`PUT_SCRIPT`: ``observe`` once, then ``finish`` once, ``close`` always."""
+
+    def observe(self, request: dict) -> dict:  # pragma: no cover - interface
+        """Send the observe request (line 1); the host's one-line JSON answer."""
+        raise NotImplementedError
+
+    def finish(self, chunks: Iterable[bytes]) -> tuple[int, str, str]:  # pragma: no cover - interface
+        """Send ``chunks`` (manifest and bytes; nothing: no change), then EOF; exit code, stdout, stderr."""
+        raise NotImplementedError
+
+    def close(self) -> None:  # pragma: no cover - interface
+        """Stop the remote process if it still runs (it then removes its temp files itself)."""
+        raise NotImplementedError
+
+
+class ChannelSession(_Session):
+    """:data:`PUT_SCRIPT` on a channel of the host's open paramiko connection."""
+
+    def __init__(self, conn: Connection, deadline: float) -> None:
+        self.deadline = deadline
+        self.chan = _start(conn.transport, python_command(PUT_SCRIPT), deadline)
+
+    def observe(self, request: dict) -> dict:
+        """See :meth:`_Session.observe`."""
+        return _observe(self.chan, request, self.deadline)
+
+    def finish(self, chunks: Iterable[bytes]) -> tuple[int, str, str]:
+        """See :meth:`_Session.finish`."""
+        return _stream(self.chan, chunks, self.deadline)
+
+    def close(self) -> None:
+        """See :meth:`_Session.close`."""
+        self.chan.close()
+
+
+class OpenSshSession(_Session):
+    """:data:`PUT_SCRIPT` in an OpenSSH ``ssh`` subprocess (same key, known_hosts, port and user).
+
+    ``ssh_options`` make it exactly as strict as our paramiko connection (``BatchMode``,
+    ``StrictHostKeyChecking=yes`` with the project's known_hosts). A timer kills the process at
+    the host's deadline, so every blocking read or write below ends by then; ``close`` kills it
+    too, so no ``ssh`` outlives its put. stderr goes to a temp file: a pipe nobody drains while
+    we write could fill up and stall both sides.
+    """
+
+    def __init__(self, host: Host, deadline: float) -> None:
+        self.host = host
+        self.expired = False
+        self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
+        try:
+            self.proc = subprocess.Popen(
+                ssh_command(host, deadline, python_command(PUT_SCRIPT)),
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
+            )  # fmt: skip
+        except BaseException:
+            self._stderr.close()
+            raise
+        self._timer = threading.Timer(max(0.0, deadline - time.monotonic()), self._expire)
+        self._timer.daemon = True
+        self._timer.start()
+
+    def _expire(self) -> None:
+        """The deadline passed: stop ``ssh`` (the host's process sees its input end and cleans up)."""
+        self.expired = True
+        with contextlib.suppress(OSError):
+            self.proc.kill()
+
+    def observe(self, request: dict) -> dict:
+        """See :meth:`_Session.observe`."""
+        try:
+            self.proc.stdin.write(json.dumps(request).encode() + b"\n")
+            self.proc.stdin.flush()
+            line = self.proc.stdout.readline()
+        except OSError:
+            line = b""  # ssh or the host process already ended: the exit status says why
+        if not line.endswith(b"\n"):
+            code, out, err = self._wait()
+            raise TransferError(self._why(err, out, code or 1))
+        return json.loads(line)
+
+    def finish(self, chunks: Iterable[bytes]) -> tuple[int, str, str]:
+        """See :meth:`_Session.finish`; a failure of ``ssh`` itself becomes one clear line."""
+        try:
+            for chunk in chunks:
+                self.proc.stdin.write(chunk)
+            self.proc.stdin.close()
+        except OSError:
+            pass  # the host process stopped reading (disk full, ...): its exit status says why
+        code, out, err = self._wait()
+        if code == 255:  # ssh's own failure (the host process exits with 0 or 1)
+            raise TransferError(self._why(err, out, code))
+        return code, out, err
+
+    def _wait(self) -> tuple[int, str, str]:
+        """Read the rest of stdout, wait for ``ssh`` to end; exit code, stdout, stderr."""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()  # EOF: a host process still waiting for its manifest ends
+        try:
+            out = self.proc.stdout.read()
+        except OSError:
+            out = b""
+        code = self.proc.wait()
+        if self.expired:
+            raise CommandTimeout("transfer did not finish within the timeout")
+        self._stderr.seek(0)
+        return code, out.decode(errors="replace"), self._stderr.read().decode(errors="replace")
+
+    def _why(self, err: str, out: str, code: int) -> str:
+        """The one line that says why, ``ssh``'s refusals in the words of our paramiko connection."""
+        host, known = self.host, self.host.known_hosts or "known_hosts"
+        if "REMOTE HOST IDENTIFICATION HAS CHANGED" in err:
+            return (
+                f"{host.name}: HOST KEY CHANGED for {host.endpoint} ({known} has another key); "
+                f"refusing to connect, nothing was run. {_trust_hint(host)}"
+            )
+        if "Host key verification failed" in err:
+            return (
+                f"{host.name}: host key for {host.endpoint} is not in {known}; refusing to connect. {_trust_hint(host)}"
+            )
+        if code == 255:
+            lines = [line for line in err.strip().splitlines() if line.strip()] or ["connection lost"]
+            return f"ssh failed: {lines[-1][-300:]}"
+        return _last_words(err, out, code)
+
+    def close(self) -> None:
+        """See :meth:`_Session.close`."""
+        self._timer.cancel()
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
+
+
+def _trust_hint(host: Host) -> str:
+    """How to (re)trust a host after checking its key out of band (as for our own connection)."""
+    return "To trust it, " + inventory_trust_hint(host)
 
 
 def decide(tree: LocalTree, targets: dict[str, str], current: dict) -> tuple[list, list, list]:

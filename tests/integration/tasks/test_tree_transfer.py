@@ -1,5 +1,9 @@
 """Directory trees through ``flaskfleet put``/``get`` over real SSH, against two local hosts.
 
+``put`` under the default ``auto`` method runs its host program through an OpenSSH ``ssh``
+process; without ``ssh`` on PATH (or with ``-m sftp``/``-m scp``) through the paramiko connection.
+Both paths are run here.
+
 The second host has a small tmpfs at ``/srv/small`` (owned by the login user) to fill up. What
 ends up on a host is read out of band with ``docker exec``, never through the code under test.
 """
@@ -11,10 +15,14 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 from localhosts import LocalHosts, start_container
+
+from flaskfleet.inventory import Host
+from flaskfleet.transfer import LocalTree, TransferError, put
 
 pytestmark = pytest.mark.docker
 BIN = Path(sys.executable).parent
@@ -38,9 +46,9 @@ def hosts(tmp_path_factory):
         fleet.remove()
 
 
-def ff(hosts: LocalHosts, *args: str) -> subprocess.CompletedProcess:
-    """``flaskfleet ARGS -i <the hosts' inventory>`` as a user runs it."""
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "COLUMNS": "220", "NO_COLOR": "1", "HOME": str(hosts.workdir)}
+def ff(hosts: LocalHosts, *args: str, path: str = f"{BIN}:/usr/bin:/bin") -> subprocess.CompletedProcess:
+    """``flaskfleet ARGS -i <the hosts' inventory>`` as a user runs it (``path``: its PATH)."""
+    env = {"PATH": path, "COLUMNS": "220", "NO_COLOR": "1", "HOME": str(hosts.workdir)}
     return subprocess.run(
         [str(BIN / "flaskfleet"), *args, "-i", str(hosts.inventory)],
         cwd=hosts.workdir, env=env, capture_output=True, text=True, timeout=300, check=False,
@@ -132,15 +140,27 @@ def test_changed_file_in_a_big_tree_is_the_only_one_rewritten(hosts, tmp_path):
         )
 
 
-def test_full_disk_midway_leaves_the_previous_tree_and_no_temp_files(hosts, tmp_path):
+@pytest.fixture
+def no_ssh_path(tmp_path) -> str:
+    """A PATH with the venv's tools but no OpenSSH client: put falls back to the paramiko channel."""
+    bindir = tmp_path / "no-ssh-bin"
+    bindir.mkdir()
+    for tool in ("sh", "env", "cat"):
+        (bindir / tool).symlink_to(f"/bin/{tool}")
+    return f"{BIN}:{bindir}"
+
+
+@pytest.mark.parametrize("via", ["openssh", "paramiko"])
+def test_full_disk_midway_leaves_the_previous_tree_and_no_temp_files(hosts, tmp_path, via, no_ssh_path):
     small = hosts.names[-1]
     old, new = tmp_path / "v1", tmp_path / "v2"
     make_tree(old, 30, seed=2, size=30_000)  # ~0.9 MB
     make_tree(new, 90, seed=3, size=30_000)  # ~2.7 MB of changed files: temps + old tree > 3 MiB
     target = f"{SMALL}/site"
-    first = ff(hosts, "put", str(old), target, "-H", small)
+    path = {"openssh": f"{BIN}:/usr/bin:/bin", "paramiko": no_ssh_path}[via]
+    first = ff(hosts, "put", str(old), target, "-H", small, path=path)
     assert first.returncode == 0, first.stdout + first.stderr
-    proc = ff(hosts, "put", str(new), target, "-H", small, "--json")
+    proc = ff(hosts, "put", str(new), target, "-H", small, "--json", path=path)
     assert proc.returncode == 1
     error = rows(proc)[small]["error"]
     assert error.startswith(f"disk full on the host: no space left writing {target}/d"), error
@@ -197,3 +217,21 @@ def test_forced_methods_land_the_same_tree_through_the_same_verification(hosts, 
     for name in hosts.names:
         assert remote_state(hosts, name, target) == local_state(src)
         assert hosts.exec(name, f"find {target} -name '*.ff-tmp-*'") == ""
+
+
+def test_openssh_stream_refuses_a_changed_host_key_and_writes_nothing(hosts, tmp_path):
+    name, other = hosts.names
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:{hosts.ports[name]} {hosts.keys[other]}\n")  # a real key, of another host
+    host = Host(name, "127.0.0.1", hosts.ports[name], "admin", str(hosts.key_file), str(known))
+    src = tmp_path / "site"
+    make_tree(src, 3, seed=5)
+    with pytest.raises(TransferError) as caught:  # no paramiko connection: the ssh process alone decides
+        put(host, None, LocalTree.scan(str(src)), "/tmp/ff-keycheck", time.monotonic() + 60)
+    message = str(caught.value)
+    assert message.startswith(
+        f"{name}: HOST KEY CHANGED for [127.0.0.1]:{hosts.ports[name]} ({known} has another key); "
+        "refusing to connect, nothing was run. To trust it, "
+    ), message
+    assert "\n" not in message
+    assert hosts.exec(name, "test -e /tmp/ff-keycheck && echo there || echo absent") == "absent"

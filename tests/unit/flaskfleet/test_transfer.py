@@ -12,9 +12,12 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
+from flaskfleet.fleet import CommandTimeout
+from flaskfleet.inventory import Host
 from flaskfleet.transfer import (
     LIST_SCRIPT,
     PUT_SCRIPT,
@@ -26,6 +29,7 @@ from flaskfleet.transfer import (
     _last_words,
     decide,
     manifest,
+    put,
     remote_target,
     stream_chunks,
 )
@@ -285,3 +289,88 @@ def test_decide_sends_changed_chmods_mode_only_and_skips_the_rest(tmp_path):
     send, chmods, dir_modes = decide(tree, {f.rel: f.rel for f in tree.files}, current)
     assert [(f.rel, target) for f, target in send] == [("new.txt", "new.txt")]
     assert chmods == [("mode.txt", tree.files[0].mode)] and dir_modes == [("bin", 0o750)]
+
+
+# -- the OpenSSH session: the same put, with ``ssh`` replaced by a stand-in on PATH that runs the
+# remote command locally (``sh -c``) after recording its arguments. Everything else is real: the
+# session code, the put program, the files. Over real SSH: tests/integration/tasks/test_tree_transfer.py.
+
+
+@pytest.fixture
+def local_ssh(tmp_path, monkeypatch):
+    """A stand-in ``ssh`` that records its argv and pid, then runs its last argument locally."""
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    record = tmp_path / "ssh-argv"
+    script = bindir / "ssh"
+    script.write_text(
+        "#!/bin/sh\n"
+        f"printf '%s\\0' \"$@\" > {record}\n"
+        f"echo $$ > {record}.pid\n"
+        "for last; do :; done\n"
+        'exec sh -c "$SSH_STANDIN_PREFIX$last"\n'
+    )
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bindir}:{os.environ['PATH']}")
+    monkeypatch.setenv("SSH_STANDIN_PREFIX", "")
+    return record
+
+
+HOST = Host("web-1", "127.0.0.1", 2201, "admin", "/keys/id_ed25519", "/keys/known_hosts")
+
+
+def test_auto_put_runs_the_put_program_through_ssh_with_our_strict_options(tmp_path, local_ssh):
+    src = tmp_path / "site"
+    (src / "sub").mkdir(parents=True)
+    (src / "index.html").write_text("<h1>hi</h1>\n")
+    (src / "sub" / "tool").write_text("#!/bin/sh\n")
+    (src / "sub" / "tool").chmod(0o750)
+    target = tmp_path / "target"
+    result = put(HOST, None, LocalTree.scan(str(src)), str(target), time.monotonic() + 30)
+    assert (result.ok, result.changed, result.detail) == (True, True, {"sent": 2, "skipped": 0, "bytes": 22})
+    assert (target / "index.html").read_text() == "<h1>hi</h1>\n"
+    assert (target / "sub" / "tool").stat().st_mode & 0o777 == 0o750
+    assert listing(target) == ["index.html", "sub", "sub/tool"]  # no temp files
+    argv = local_ssh.read_text().split("\0")[:-1]
+    assert argv[0] == "-T" and argv[argv.index("-p") + 1] == "2201"
+    assert argv[argv.index("-i") + 1] == "/keys/id_ed25519"
+    given = {argv[i + 1] for i, arg in enumerate(argv[:-3]) if arg == "-o"}
+    assert {"BatchMode=yes", "StrictHostKeyChecking=yes", "UserKnownHostsFile=/keys/known_hosts"} <= given
+    assert argv[-3:-1] == ["--", "admin@127.0.0.1"] and argv[-1].startswith("python3 -c ")
+    again = put(HOST, None, LocalTree.scan(str(src)), str(target), time.monotonic() + 30)
+    assert (again.changed, again.detail["sent"], again.detail["skipped"]) == (False, 0, 2)
+
+
+def test_auto_put_reports_the_host_programs_error_in_one_line(tmp_path, local_ssh):
+    src = tmp_path / "site"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    (tmp_path / "blocker").write_text("")
+    with pytest.raises(TransferError) as caught:
+        put(HOST, None, LocalTree.scan(str(src)), str(tmp_path / "blocker"), time.monotonic() + 30)
+    assert str(caught.value) == f"error creating directory {tmp_path / 'blocker'}: File exists"
+
+
+def test_auto_put_names_ssh_refusing_a_changed_host_key(tmp_path, local_ssh, monkeypatch):
+    # What OpenSSH 9 prints (abridged) when the key differs from known_hosts, and its exit status.
+    banner = "@@@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @@@\nHost key verification failed.\n"
+    monkeypatch.setenv("SSH_STANDIN_PREFIX", f"printf {banner!r} >&2; exit 255; ")
+    (tmp_path / "f.txt").write_text("x")
+    with pytest.raises(TransferError) as caught:
+        put(HOST, None, LocalTree.scan(str(tmp_path / "f.txt")), str(tmp_path / "out.txt"), time.monotonic() + 30)
+    message = str(caught.value)
+    assert message.startswith("web-1: HOST KEY CHANGED for [127.0.0.1]:2201 (/keys/known_hosts has another key); ")
+    assert "refusing to connect, nothing was run" in message and "\n" not in message
+    assert not (tmp_path / "out.txt").exists()
+
+
+def test_auto_put_past_its_deadline_kills_ssh(tmp_path, local_ssh, monkeypatch):
+    monkeypatch.setenv("SSH_STANDIN_PREFIX", "exec sleep 30; ")  # a host that never answers
+    (tmp_path / "f.txt").write_text("x")
+    started = time.monotonic()
+    with pytest.raises(CommandTimeout, match="did not finish within the timeout"):
+        put(HOST, None, LocalTree.scan(str(tmp_path / "f.txt")), str(tmp_path / "out.txt"), started + 1)
+    assert time.monotonic() - started < 5
+    pid = int(local_ssh.with_name("ssh-argv.pid").read_text())
+    with pytest.raises(ProcessLookupError):  # killed and reaped: no orphan
+        os.kill(pid, 0)
