@@ -36,7 +36,9 @@ fi
 
 if ! pgrep -x dockerd >/dev/null 2>&1; then
     log "starting dockerd in the background (log: /var/log/flaskfleet-dockerd.log)"
-    nohup dockerd >/var/log/flaskfleet-dockerd.log 2>&1 &
+    # setsid: its own session, so stopping the command that started it (Ctrl-C, a killed CI job) never
+    # takes the engine and every host container down with it.
+    setsid nohup dockerd >/var/log/flaskfleet-dockerd.log 2>&1 < /dev/null &
 fi
 
 for _ in $(seq 1 60); do
