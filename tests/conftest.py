@@ -66,3 +66,15 @@ def runner(ansible_env):
         return run(args, **kw)
 
     return _run
+
+
+@pytest.fixture
+def figure(capsys):
+    """``figure(line)`` prints a measured figure (requests and failures under load, exposure, EC2
+    calls) to the test log even while pytest captures output: a passing test shows it too."""
+
+    def _show(line: str) -> None:
+        with capsys.disabled():
+            print(f"\nfigure: {line}", flush=True)
+
+    return _show

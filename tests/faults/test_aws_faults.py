@@ -75,14 +75,14 @@ def hosts(name, ami, **options):
     return {"flaskfleet.cloud.ec2_host": {"name": name, "image_id": ami, "count": 3, **options}}
 
 
-def test_throttling_is_retried_and_launches_once(play, proxy, ec2, ami, name):
+def test_throttling_is_retried_and_launches_once(play, proxy, ec2, ami, name, figure):
     """The first calls and the first RunInstances are throttled: the run succeeds, 3 hosts, not 6."""
     proxy.reset(
         Fault("RequestLimitExceeded", status=503, times=2),
         Fault("RequestLimitExceeded", status=503, action="RunInstances", times=2),
     )
     proc, [result] = play([hosts(name, ami)])
-    print(f"injected {proxy.injected} throttling errors; actions: {proxy.actions}")
+    figure(f"injected {proxy.injected} throttling errors; actions: {proxy.actions}")
     assert proc.returncode == 0, proc.stdout
     assert proxy.injected == 4 and proxy.count("RunInstances") == 3
     assert result["changed"] is True and len(result["launched"]) == 3

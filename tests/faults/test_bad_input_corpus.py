@@ -883,9 +883,9 @@ def _changed_paths(before: dict[str, str], after: dict[str, str]) -> list[str]:
     return sorted(k for k in keys if before.get(k) != after.get(k) and not k.startswith("plays/"))
 
 
-def test_corpus_is_big_enough():
+def test_corpus_is_big_enough(figure):
     kinds = {kind: sum(c.kind == kind for c in CASES) for kind in RUNNERS}
-    print(f"bad-input corpus: {len(CASES)} cases {kinds}")
+    figure(f"bad-input corpus: {len(CASES)} cases {kinds}")
     assert len(CASES) >= 40
     assert len({c.id for c in CASES}) == len(CASES)
     assert all(kinds.values())

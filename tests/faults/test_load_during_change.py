@@ -56,7 +56,7 @@ def _change(env, fleet, args: list) -> tuple[float, float]:
     return start, time.monotonic()
 
 
-def test_ten_alternating_deploys_and_a_rollback_under_load(churn):
+def test_ten_alternating_deploys_and_a_rollback_under_load(churn, figure):
     fleet, env, artifacts = churn
     url = f"http://127.0.0.1:{fleet.port(HOST, 80)}/"
     order = [RELEASE_A if i % 2 == 0 else RELEASE_B for i in range(10)]
@@ -73,8 +73,8 @@ def test_ten_alternating_deploys_and_a_rollback_under_load(churn):
         load.wait_for_requests(load.report.total + 50)
     report = load.report
     during = [sum(1 for s in report.samples if start <= s.started <= end) for start, end in windows]
-    print(
-        f"\nload during change: 10 deploys ({' '.join(r[-3:] for r in order)}) + rollback under 20 clients: "
+    figure(
+        f"load during change: 10 deploys ({' '.join(r[-3:] for r in order)}) + rollback under 20 clients: "
         f"total {report.total} requests, failed {len(report.failures)}, p99 {report.p99() * 1000:.0f} ms, "
         f"requests during each change {during}, answers per release {dict(report.counts())}"
     )

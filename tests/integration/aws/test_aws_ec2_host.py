@@ -86,7 +86,7 @@ def test_check_mode_and_diff_launch_nothing(play, ec2, ami, name):
     play([host_task(name, ami, state="absent")])
 
 
-def test_api_calls_do_not_grow_with_count(play, proxy, ami, name):
+def test_api_calls_do_not_grow_with_count(play, proxy, ami, name, figure):
     """Provisioning 20 hosts costs the same EC2 calls as 1 host (give or take a wait poll)."""
     calls = {}
     for count in (1, 20):
@@ -94,7 +94,7 @@ def test_api_calls_do_not_grow_with_count(play, proxy, ami, name):
         proc, [result] = play([host_task(f"{name}-{count}", ami, count=count)], endpoint=proxy.url)
         assert proc.returncode == 0 and len(result["launched"]) == count
         calls[count] = (proxy.count(), proxy.count("RunInstances"), list(proxy.actions))
-    print(f"EC2 API calls: 1 host -> {calls[1][2]}; 20 hosts -> {calls[20][2]}")
+    figure(f"EC2 API calls: 1 host -> {calls[1][2]}; 20 hosts -> {calls[20][2]}")
     assert calls[1][1] == calls[20][1] == 1
     assert abs(calls[20][0] - calls[1][0]) <= 2
     for count in (1, 20):

@@ -72,13 +72,13 @@ def test_site_playbook_serves_first_release(fleet, host):
     assert layout.stdout.split() == [f"releases/{R1}", R1, "600", "hello"]
 
 
-def test_zero_downtime_deploy(fleet, host, build_artifact):
+def test_zero_downtime_deploy(fleet, host, build_artifact, figure):
     artifact = build_artifact(APP, R2)
     with Load(host.url(80, "/"), clients=20) as load:
         load.wait_for_requests(50)
         proc = deploy(fleet, APP, artifact, **FAST, flask_app_env=ENV1)
         wait_for(lambda: load.report.counts().get(R2, 0) >= 50, what="50 answers from the new release")
-    print(f"\nzero-downtime deploy {R1} -> {R2}: {load.report.summary()}")
+    figure(f"zero-downtime deploy {R1} -> {R2}: {load.report.summary()}")
     assert proc.returncode == 0, output(proc)[-4000:]
     assert load.report.failures == [], load.report.summary()
     seen = load.report.releases_in_order()
@@ -136,14 +136,14 @@ def test_redeploy_repairs_a_stopped_release_through_the_full_flow(fleet, host, b
     assert host_sh(host, f"systemctl is-active flaskfleet-hello@{R2}").stdout.strip() == "active"
 
 
-def test_unhealthy_release_fails_and_old_keeps_serving(fleet, host, build_artifact):
+def test_unhealthy_release_fails_and_old_keeps_serving(fleet, host, build_artifact, figure):
     artifact = build_artifact(APP, R3)
     env = dict(ENV1, FLASKFLEET_FORCE_UNHEALTHY=R3)  # hello's /healthz answers 500 for exactly R3
     with Load(host.url(80, "/"), clients=20) as load:
         load.wait_for_requests(50)
         proc = deploy(fleet, APP, artifact, **FAST, flask_app_env=env)
         load.wait_for_requests(load.report.total + 50)
-    print(f"\nunhealthy release {R3}: {load.report.summary()}")
+    figure(f"unhealthy release {R3}: {load.report.summary()}")
     text = output(proc)
     assert proc.returncode != 0
     assert f"[{host.name}] Check the release's health through its own socket" in text
@@ -228,10 +228,10 @@ def test_rollback_returns_to_previous_release_in_one_run(fleet, host):
     assert state.stdout.split() == [f"releases/{R2}", "inactive"]
 
 
-def test_hardening_of_the_deployed_host(fleet, host):
+def test_hardening_of_the_deployed_host(fleet, host, figure):
     report = host_sh(host, f"systemd-analyze security --no-pager flaskfleet-hello@{R2}.service").stdout
     exposure = float(re.search(r"Overall exposure level for \S+: ([0-9.]+)", report).group(1))
-    print(f"\nsystemd-analyze security flaskfleet-hello@{R2}.service: exposure {exposure}")
+    figure(f"systemd-analyze security flaskfleet-hello@{R2}.service: exposure {exposure}")
     assert exposure <= 2.0
     users = host_sh(host, "ps -o user= -C gunicorn | sort -u").stdout.split()
     assert users == ["hello"], "gunicorn runs as the app's own user"
