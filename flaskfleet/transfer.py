@@ -803,12 +803,18 @@ def _finish_channel(chan: paramiko.Channel, deadline: float) -> tuple[int, str, 
             out += chan.recv(1 << 16)
         while chan.recv_stderr_ready():
             err += chan.recv_stderr(1 << 16)
-        if chan.exit_status_ready() and not chan.recv_ready() and not chan.recv_stderr_ready():
+        # NOTE: sshd may send the exit status before the last stderr bytes (the child exited,
+        # its pipe not yet drained): only EOF (or a closed channel) says the output is complete.
+        done = chan.exit_status_ready() and (chan.eof_received or chan.closed)
+        if done and not chan.recv_ready() and not chan.recv_stderr_ready():
             return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise CommandTimeout("transfer did not finish within the timeout")
-        chan.status_event.wait(min(remaining, 0.05))
+        if chan.status_event.is_set():  # exit status in, output still coming: the event stays set
+            time.sleep(min(remaining, 0.01))
+        else:
+            chan.status_event.wait(min(remaining, 0.05))
 
 
 def _upload(host: Host, conn: Connection, root: str, send, deadline: float, method: str) -> dict[str, str]:

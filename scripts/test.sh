@@ -15,8 +15,9 @@ STAGES=("$@")
 
 # Every stage checks the collection as installed from the built tarball, not the source tree.
 # NOTE: outside the work tree: inside it ansible-test would ask git which files exist,
-# and build/ is git-ignored.
-TEST_COLLECTIONS="${TMPDIR:-/tmp}/flaskfleet-test-collections"
+# and build/ is git-ignored. One path per checkout: two checkouts testing at once (a clone
+# under CI beside a working tree) must never reinstall the collection under each other.
+TEST_COLLECTIONS="${TMPDIR:-/tmp}/flaskfleet-test-collections-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)"
 install_tarball() {
     rm -rf "$TEST_COLLECTIONS"
     TARBALL="$(scripts/install-collection.sh "$TEST_COLLECTIONS")"
