@@ -80,6 +80,7 @@ class LocalHosts:
             deadline = time.monotonic() + 120
             self.keys = dict(zip(self.names, pool.map(lambda n: host_key(n, deadline), self.names), strict=True))
             list(pool.map(self.authorize, self.names))
+            list(pool.map(self.wait_booted, self.names))
         self.ports = {name: ssh_port(name) for name in self.names}
         self.write_known_hosts()
         self.write_inventory()
@@ -88,6 +89,11 @@ class LocalHosts:
     def create(self, name: str) -> None:
         """Start one host container (subclasses change how)."""
         start_container(name, self.app, self.group)
+
+    def wait_booted(self, name: str) -> None:
+        """Wait (bounded) until systemd finished booting: sshd answers before logind and PAM's
+        helpers are up, and a `sudo` in that window can fail."""
+        self.exec(name, "timeout 90 systemctl is-system-running --wait", check=False)
 
     def authorize(self, name: str) -> None:
         """Install the project's public key for ``admin`` (what provisioning does)."""

@@ -57,7 +57,8 @@ def test_run_prints_one_result_per_host(ff, task_fleet):
     assert re.search(r"^5 hosts: 5 ok, 0 failed in [\d.]+ s$", proc.stdout, re.M)
     as_json = ff("run", "id -un", "--sudo", "--json")
     rows = json.loads(as_json.stdout)
-    assert as_json.returncode == 0 and [r["stdout"] for r in rows] == ["root\n"] * 5
+    assert as_json.returncode == 0, [(r["host"], r["status"], r["exit_code"], r["error"], r["stderr"]) for r in rows]
+    assert [r["stdout"] for r in rows] == ["root\n"] * 5
 
 
 def test_run_reports_failing_command_per_host(ff, task_fleet):
