@@ -115,23 +115,34 @@ def exec_command(
         if stdin:
             chan.sendall(stdin)
         chan.shutdown_write()  # then EOF: a command reading stdin never waits for more
-        out, err = bytearray(), bytearray()
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise CommandTimeout(f"command did not finish within the timeout: {command}")
-            if chan.eof_received and not chan.recv_ready() and not chan.recv_stderr_ready():
-                if chan.status_event.wait(remaining):
-                    break
-                continue
-            select.select([chan], [], [], min(remaining, 1.0))
-            while chan.recv_ready():
-                out += chan.recv(_READ_SIZE)
-            while chan.recv_stderr_ready():
-                err += chan.recv_stderr(_READ_SIZE)
-        return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
+        return collect(chan, deadline, f"command did not finish within the timeout: {command}")
     finally:
         chan.close()
+
+
+def collect(chan: paramiko.Channel, deadline: float, timeout_message: str) -> tuple[int, str, str]:
+    """Read a running channel's stdout and stderr to the end, then its exit status.
+
+    NOTE: the output is complete only at EOF (or close), never at the exit status alone: sshd
+    may send the status before the last bytes of a pipe it has not drained yet.
+
+    :raises CommandTimeout: with ``timeout_message`` when the deadline passes first.
+    """
+    out, err = bytearray(), bytearray()
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise CommandTimeout(timeout_message)
+        if (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready():
+            if chan.status_event.wait(remaining):
+                break
+            continue
+        select.select([chan], [], [], min(remaining, 1.0))
+        while chan.recv_ready():
+            out += chan.recv(_READ_SIZE)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(_READ_SIZE)
+    return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
 
 
 @dataclass

@@ -43,7 +43,7 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from fabric import Connection
 
-from flaskfleet.fleet import CommandTimeout, FleetError, HostResult, exec_command
+from flaskfleet.fleet import CommandTimeout, FleetError, HostResult, collect, exec_command
 from flaskfleet.inventory import Host
 from flaskfleet.inventory import _trust_hint as inventory_trust_hint
 
@@ -797,24 +797,7 @@ def _send(chan: paramiko.Channel, data: bytes, deadline: float) -> None:
 
 def _finish_channel(chan: paramiko.Channel, deadline: float) -> tuple[int, str, str]:
     """Collect the rest of stdout/stderr and the exit status of a channel before ``deadline``."""
-    out, err = bytearray(), bytearray()
-    while True:
-        while chan.recv_ready():
-            out += chan.recv(1 << 16)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(1 << 16)
-        # NOTE: sshd may send the exit status before the last stderr bytes (the child exited,
-        # its pipe not yet drained): only EOF (or a closed channel) says the output is complete.
-        done = chan.exit_status_ready() and (chan.eof_received or chan.closed)
-        if done and not chan.recv_ready() and not chan.recv_stderr_ready():
-            return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise CommandTimeout("transfer did not finish within the timeout")
-        if chan.status_event.is_set():  # exit status in, output still coming: the event stays set
-            time.sleep(min(remaining, 0.01))
-        else:
-            chan.status_event.wait(min(remaining, 0.05))
+    return collect(chan, deadline, "transfer did not finish within the timeout")
 
 
 def _upload(host: Host, conn: Connection, root: str, send, deadline: float, method: str) -> dict[str, str]:
