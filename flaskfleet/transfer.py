@@ -43,6 +43,7 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from fabric import Connection
 
+from flaskfleet import remote
 from flaskfleet.fleet import CommandTimeout, FleetError, HostResult, collect, exec_command
 from flaskfleet.inventory import Host
 from flaskfleet.inventory import _trust_hint as inventory_trust_hint
@@ -175,205 +176,7 @@ def remote_target(tree: LocalTree, remote: str) -> tuple[str, dict[str, str]]:
     return str(target.parent), {tree.files[0].rel: target.name}
 
 
-# -- the remote side: small python3 programs (python3 is on every supported host; Ansible needs
-# it too). They stay compatible with Python 3.6 and use only the standard library.
-
-_REMOTE_COMMON = r"""
-import errno, hashlib, json, os, stat, sys
-MARK = ".ff-tmp-"
-
-def sha(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-def reason(exc, doing, path):
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return "disk full on the host: no space left %s %s" % (doing, path)
-    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return "permission denied %s %s (%s)" % (doing, path, exc.strerror)
-    return "error %s %s: %s" % (doing, path, exc.strerror)
-
-def fail(message):
-    sys.stderr.write(message + "\n")
-    sys.stderr.flush()
-    os._exit(1)
-"""
-
-#: put, one process per host. Line 1 on stdin asks what is there: it creates the directories and
-#: answers with one JSON line (sha256 + mode of the target files, mode of the directories). Line
-#: 2 is the manifest of what to change (none: stdin just ends); the bytes of the files without a
-#: temp name follow back to back. Each is written to its temp name and hashed as it is written
-#: (files uploaded beforehand with scp/SFTP are read back from disk); only when every sha256
-#: matches are modes set and all temps renamed. Any failure removes the temps and replaces nothing.
-PUT_SCRIPT = (
-    _REMOTE_COMMON
-    + r"""
-class Mismatch(Exception):
-    pass
-
-def observe(req):
-    root = req["root"]
-    for d in [root] + [os.path.join(root, d) for d in req["dirs"]]:
-        try:
-            os.makedirs(d, exist_ok=True)
-        except OSError as exc:
-            fail(reason(exc, "creating directory", d))
-    files, dirs = {}, {}
-    for name in req["names"]:
-        path = os.path.join(root, name)
-        try:
-            info = os.stat(path)
-            if stat.S_ISREG(info.st_mode):
-                files[name] = [sha(path), stat.S_IMODE(info.st_mode)]
-        except OSError:
-            pass  # missing or unreadable: it is sent again
-    for d in req["dirs"]:
-        dirs[d] = stat.S_IMODE(os.stat(os.path.join(root, d)).st_mode)
-    return {"files": files, "dirs": dirs}
-
-def receive(src, tmp, f):
-    digest, left = hashlib.sha256(), f["n"]
-    try:
-        with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as out:
-            while left > 0:
-                block = src.read(min(left, 1 << 20))
-                if not block:
-                    raise EOFError
-                out.write(block)
-                digest.update(block)
-                left -= len(block)
-            os.fchmod(out.fileno(), f["m"])
-    except OSError as exc:
-        exc.filename = f["t"]
-        raise
-    return digest.hexdigest()
-
-def clear_stale(renamed):
-    # Temp files an interrupted earlier put left beside the targets just replaced.
-    by_dir = {}
-    for target in renamed:
-        head, tail = os.path.split(target)
-        by_dir.setdefault(head, set()).add(tail)
-    for head, tails in by_dir.items():
-        for name in os.listdir(head or "."):
-            cut = name.rfind(MARK)
-            if name.startswith(".") and cut > 1 and name[1:cut] in tails:
-                try:
-                    os.unlink(os.path.join(head, name))
-                except OSError:
-                    pass
-
-def apply(man, src):
-    temps, done = [], 0
-    try:
-        for f in man["files"]:
-            if "tmp" in f:
-                temps.append((f["tmp"], f, None))
-                continue
-            head, tail = os.path.split(f["t"])
-            tmp = os.path.join(head, "." + tail + MARK + man["token"])
-            temps.append((tmp, f, None))
-            temps[-1] = (tmp, f, receive(src, tmp, f))
-        for tmp, f, digest in temps:
-            if (digest or sha(tmp)) != f["s"]:
-                raise Mismatch(f["t"])
-        for tmp, f, digest in temps:
-            if digest is None:
-                os.chmod(tmp, f["m"])
-            try:
-                os.rename(tmp, f["t"])
-            except OSError as exc:
-                exc.filename = f["t"]
-                raise
-            done += 1
-    finally:
-        for tmp, _, _ in temps[done:]:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
-    clear_stale([f["t"] for _, f, _ in temps])
-    for target, mode in man["chmods"]:
-        os.chmod(target, mode)
-    for d, mode in sorted(man["dirs"], key=lambda item: -item[0].count("/")):
-        os.chmod(d, mode)
-
-src = sys.stdin.buffer
-req = json.loads(src.readline().decode("utf-8"))
-root = req["root"]
-sys.stdout.write(json.dumps(observe(req)) + "\n")
-sys.stdout.flush()
-line = src.readline()
-if line.strip():
-    try:
-        os.chdir(root)
-        apply(json.loads(line.decode("utf-8")), src)
-    except Mismatch as exc:
-        fail("checksum mismatch after upload: %s; nothing was replaced" % os.path.join(root, str(exc)))
-    except EOFError:
-        fail("transfer cut off before all data arrived; nothing was replaced")
-    except OSError as exc:
-        fail(reason(exc, "writing", os.path.join(root, exc.filename or "")))
-"""
-)
-
-#: get, observe: what is at the remote path (a file or a tree), with sha256, mode and size.
-LIST_SCRIPT = (
-    _REMOTE_COMMON
-    + r"""
-path = json.loads(sys.stdin.read())
-def describe(full):
-    info = os.stat(full)
-    return [sha(full), stat.S_IMODE(info.st_mode), info.st_size]
-try:
-    if os.path.isdir(path):
-        files = {}
-        for current, subdirs, names in os.walk(path):
-            subdirs.sort()
-            for name in sorted(names):
-                full = os.path.join(current, name)
-                if os.path.isfile(full) and not os.path.islink(full):  # regular files, like find -type f
-                    files[os.path.relpath(full, path)] = describe(full)
-        sys.stdout.write(json.dumps({"dir": True, "files": files}))
-    elif os.path.isfile(path):
-        sys.stdout.write(json.dumps({"dir": False, "files": {os.path.basename(path): describe(path)}}))
-    else:
-        fail("remote path %s does not exist" % path)
-except OSError as exc:
-    fail(reason(exc, "reading", exc.filename or path))
-"""
-)
-
-#: get, act: the named files' bytes on stdout, each after a "SIZE\n" header.
-SEND_SCRIPT = (
-    _REMOTE_COMMON
-    + r"""
-req = json.loads(sys.stdin.read())
-out = sys.stdout.buffer
-for name in req["names"]:
-    full = os.path.join(req["root"], name)
-    try:
-        with open(full, "rb") as handle:
-            size = os.fstat(handle.fileno()).st_size
-            out.write(b"%d\n" % size)
-            left = size
-            while left > 0:
-                block = handle.read(min(left, 1 << 20)) or b"\0" * min(left, 1 << 20)
-                out.write(block)
-                left -= len(block)
-    except OSError as exc:
-        fail(reason(exc, "reading", full))
-out.flush()
-"""
-)
-
-
-def python_command(script: str) -> str:
-    """The shell command that runs ``script`` with the host's ``python3`` (stdin stays free for data)."""
-    return f"python3 -c {shlex.quote(script)}"
+# -- the remote side: the host programs live in flaskfleet/remote/ (see there).
 
 
 def run_checked(transport: paramiko.Transport, command: str, deadline: float, stdin: str = "") -> str:
@@ -473,7 +276,7 @@ def put(
 ) -> HostResult:
     """Make ``remote`` on ``host`` hold ``tree``: observe, send only what differs, verify, rename.
 
-    One remote process does all of it (see :data:`PUT_SCRIPT`), reached through :func:`open_session`;
+    One remote process does all of it (see :mod:`flaskfleet.remote.put`), reached through :func:`open_session`;
     big files may travel beforehand with ``scp``/SFTP while it waits for the manifest.
     """
     root, targets = remote_target(tree, remote)
@@ -499,7 +302,7 @@ def put(
 
 
 def open_session(host: Host, conn: Connection, deadline: float, method: str = "auto") -> _Session:
-    """The remote :data:`PUT_SCRIPT` process for one put.
+    """The remote :mod:`flaskfleet.remote.put` process for one put.
 
     Under ``auto`` with OpenSSH's ``ssh`` installed it runs in an ``ssh`` subprocess: encryption
     then happens in that process, on any core, instead of in this one, where paramiko encrypts
@@ -512,7 +315,7 @@ def open_session(host: Host, conn: Connection, deadline: float, method: str = "a
 
 
 class _Session:
-    """A running :data:`PUT_SCRIPT`: ``observe`` once, then ``finish`` once, ``close`` always."""
+    """A running :mod:`flaskfleet.remote.put`: ``observe`` once, then ``finish`` once, ``close`` always."""
 
     def observe(self, request: dict) -> dict:  # pragma: no cover - interface
         """Send the observe request (line 1); the host's one-line JSON answer."""
@@ -528,11 +331,11 @@ class _Session:
 
 
 class ChannelSession(_Session):
-    """:data:`PUT_SCRIPT` on a channel of the host's open paramiko connection."""
+    """:mod:`flaskfleet.remote.put` on a channel of the host's open paramiko connection."""
 
     def __init__(self, conn: Connection, deadline: float) -> None:
         self.deadline = deadline
-        self.chan = _start(conn.transport, python_command(PUT_SCRIPT), deadline)
+        self.chan = _start(conn.transport, remote.command("put"), deadline)
 
     def observe(self, request: dict) -> dict:
         """See :meth:`_Session.observe`."""
@@ -548,7 +351,7 @@ class ChannelSession(_Session):
 
 
 class OpenSshSession(_Session):
-    """:data:`PUT_SCRIPT` in an OpenSSH ``ssh`` subprocess (same key, known_hosts, port and user).
+    """:mod:`flaskfleet.remote.put` in an OpenSSH ``ssh`` subprocess (same key, known_hosts, port and user).
 
     ``ssh_options`` make it exactly as strict as our paramiko connection (``BatchMode``,
     ``StrictHostKeyChecking=yes`` with the project's known_hosts). A timer kills the process at
@@ -563,7 +366,7 @@ class OpenSshSession(_Session):
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
         try:
             self.proc = subprocess.Popen(
-                ssh_command(host, deadline, python_command(PUT_SCRIPT)),
+                ssh_command(host, deadline, remote.command("put")),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             )  # fmt: skip
         except BaseException:
@@ -696,7 +499,7 @@ def manifest(root: str, send, uploaded: dict[str, str], chmods, dir_modes) -> di
     """
     files = []
     for f, target in send:
-        entry = {"t": target, "n": f.size, "s": f.sha256, "m": f.mode}
+        entry = {"target": target, "size": f.size, "sha256": f.sha256, "mode": f.mode}
         if target in uploaded:
             entry["tmp"] = uploaded[target]
         files.append(entry)
@@ -833,7 +636,7 @@ def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> 
 
 def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[bool, dict[str, tuple[str, int, int]]]:
     """Whether ``remote`` is a directory, and ``{name: (sha256, mode, size)}`` of its files."""
-    listing = json.loads(run_checked(conn.transport, python_command(LIST_SCRIPT), deadline, json.dumps(remote)))
+    listing = json.loads(run_checked(conn.transport, remote.command("listing"), deadline, json.dumps(remote)))
     return listing["dir"], {name: tuple(info) for name, info in listing["files"].items()}
 
 
@@ -873,7 +676,7 @@ def _stream_download(conn: Connection, remote_root: str, names: list[str], files
     """Fetch ``names`` in one remote process writing them back to back; each verified and renamed."""
     chan = conn.transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
     try:
-        chan.exec_command(python_command(SEND_SCRIPT))
+        chan.exec_command(remote.command("send"))
         chan.sendall(json.dumps({"root": remote_root, "names": names}).encode())
         chan.shutdown_write()
         reader = chan.makefile("rb")

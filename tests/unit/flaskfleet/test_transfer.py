@@ -18,10 +18,8 @@ import pytest
 
 from flaskfleet.fleet import CommandTimeout
 from flaskfleet.inventory import Host
+from flaskfleet.remote import program
 from flaskfleet.transfer import (
-    LIST_SCRIPT,
-    PUT_SCRIPT,
-    SEND_SCRIPT,
     LocalFile,
     LocalTree,
     PayloadCache,
@@ -105,7 +103,8 @@ def test_remote_target_rules(tmp_path):
 
 def run_remote(script: str, stdin: bytes) -> subprocess.CompletedProcess:
     """Run one of the host-side programs the way the host does (``python3 -c``), locally."""
-    return subprocess.run([sys.executable, "-c", script], input=stdin, capture_output=True, check=False)
+    # NOTE: -I -S: no site-packages, as on a host without flaskfleet: the programs must not need it.
+    return subprocess.run([sys.executable, "-I", "-S", "-c", script], input=stdin, capture_output=True, check=False)
 
 
 def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
@@ -114,7 +113,7 @@ def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
     (root / "a" / "same.txt").write_bytes(b"same")
     (root / "a" / "same.txt").chmod(0o600)
     request = {"root": str(root), "dirs": ["a", "a/new", "b"], "names": ["a/same.txt", "a/missing.txt"]}
-    proc = run_remote(PUT_SCRIPT, json.dumps(request).encode() + b"\n")  # then EOF: nothing to change
+    proc = run_remote(program("put"), json.dumps(request).encode() + b"\n")  # then EOF: nothing to change
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.count(b"\n") == 1  # one line: the controller reads it before it decides
     state = json.loads(proc.stdout)
@@ -125,7 +124,7 @@ def test_observe_creates_directories_and_reports_sums_and_modes(tmp_path):
 def test_observe_reports_a_file_in_the_way_in_one_line(tmp_path):
     (tmp_path / "blocker").write_text("")
     request = {"root": str(tmp_path / "blocker"), "dirs": [], "names": []}
-    proc = run_remote(PUT_SCRIPT, json.dumps(request).encode() + b"\n")
+    proc = run_remote(program("put"), json.dumps(request).encode() + b"\n")
     assert proc.returncode == 1
     assert proc.stderr.decode().strip() == f"error creating directory {tmp_path / 'blocker'}: File exists"
 
@@ -149,7 +148,7 @@ def receive(root, files: list[LocalFile], uploaded=None, chmods=(), dirs=(), pay
     header = manifest(str(root), [(f, f.rel) for f in files], uploaded, list(chmods), list(dirs))
     inline = [f for f in files if f.rel not in uploaded]
     data = payload if payload is not None else b"".join(stream_chunks(header, inline))
-    return run_remote(PUT_SCRIPT, request + data)
+    return run_remote(program("put"), request + data)
 
 
 def listing(root) -> list[str]:
@@ -233,7 +232,7 @@ def test_list_and_send_a_tree_for_get(tmp_path):
     (root / "index.html").write_bytes(b"<h1>hi</h1>\n")
     (root / "bin" / "tool").write_bytes(b"#!/bin/sh\n")
     (root / "bin" / "tool").chmod(0o750)
-    proc = run_remote(LIST_SCRIPT, json.dumps(str(root)).encode())
+    proc = run_remote(program("listing"), json.dumps(str(root)).encode())
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout) == {
         "dir": True,
@@ -246,9 +245,9 @@ def test_list_and_send_a_tree_for_get(tmp_path):
             ],
         },
     }
-    sent = run_remote(SEND_SCRIPT, json.dumps({"root": str(root), "names": ["index.html", "bin/tool"]}).encode())
+    sent = run_remote(program("send"), json.dumps({"root": str(root), "names": ["index.html", "bin/tool"]}).encode())
     assert sent.stdout == b"12\n<h1>hi</h1>\n10\n#!/bin/sh\n"
-    missing = run_remote(LIST_SCRIPT, json.dumps(str(root / "nope")).encode())
+    missing = run_remote(program("listing"), json.dumps(str(root / "nope")).encode())
     assert missing.returncode == 1 and missing.stderr.decode().strip() == f"remote path {root}/nope does not exist"
 
 
