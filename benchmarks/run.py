@@ -83,12 +83,6 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument(
         "--deploy-reps", type=int, help="rounds for deploy and converge (default 1: a round at N=50 takes minutes)"
     )
-    p.add_argument(
-        "--fleet-backend",
-        choices=["auto", "playbook", "docker"],
-        default="auto",
-        help="create hosts with flaskfleet.cloud.provision (playbook) or plain docker run (default auto)",
-    )
     p.add_argument("--configured", action="store_true", help="the kept fleet already ran site.yml: skip that setup")
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
     p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
@@ -151,7 +145,7 @@ def main(argv: list[str]) -> int:
     code = 0
     try:
         if any(getattr(m, "NEEDS_FLEET", True) for m in selected):
-            ctx.fleet = fleet.create(max(args.hosts + args.slow_hosts), args.fleet_backend, log)
+            ctx.fleet = fleet.create(max(args.hosts + args.slow_hosts), log)
         for m in selected:
             code |= _measure(m, ctx, run)
             _finish(run, selected, t0, partial=True)
