@@ -313,11 +313,15 @@ class Fleet:
         """:meth:`run` under ``sudo -n``."""
         return self.run(command, sudo=True)
 
-    def put(self, local: str, remote: str, method: str = "auto") -> list[HostResult]:
-        """Upload a file or directory to every host (see :mod:`flaskfleet.transfer`)."""
+    def put(self, local: Any, remote: str, method: str = "auto") -> list[HostResult]:
+        """Upload a file or directory to every host (see :mod:`flaskfleet.transfer`).
+
+        :param local: a path, or a :class:`flaskfleet.transfer.LocalTree` already scanned (its
+            files are then not read and hashed a second time).
+        """
         from flaskfleet import transfer
 
-        source = transfer.LocalTree.scan(local)
+        source = local if isinstance(local, transfer.LocalTree) else transfer.LocalTree.scan(local)
         return self.each(lambda host, conn, deadline: transfer.put(host, conn, source, remote, deadline, method))
 
     def get(self, remote: str, local_dir: str, method: str = "auto") -> list[HostResult]:

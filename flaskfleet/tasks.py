@@ -308,7 +308,7 @@ def put(
     if not remote.startswith("/") and not remote.startswith("~"):
         raise Exit(f"flaskfleet: remote path {remote!r} must be absolute (start with /)")
     selected = select_hosts(s, hosts)
-    results, elapsed = fan_out(s, selected, "put", lambda fleet: fleet.put(str(tree.root), remote, s.transfer_method))
+    results, elapsed = fan_out(s, selected, "put", lambda fleet: fleet.put(tree, remote, s.transfer_method))
     finish(results, f"put {local} -> {remote}", elapsed, json, show_output=False)
 
 

@@ -373,3 +373,15 @@ def test_auto_put_past_its_deadline_kills_ssh(tmp_path, local_ssh, monkeypatch):
     pid = int(local_ssh.with_name("ssh-argv.pid").read_text())
     with pytest.raises(ProcessLookupError):  # killed and reaped: no orphan
         os.kill(pid, 0)
+
+
+def test_fleet_put_takes_a_scanned_tree_without_reading_it_again(tmp_path, monkeypatch):
+    from flaskfleet.fleet import Fleet
+
+    (tmp_path / "a.txt").write_text("a")
+    tree = LocalTree.scan(str(tmp_path))
+    scans = []
+    monkeypatch.setattr(LocalTree, "scan", classmethod(lambda cls, local: scans.append(local)))
+    assert Fleet([]).put(tree, "/srv/x") == [] and scans == []
+    Fleet([]).put(str(tmp_path), "/srv/x")
+    assert scans == [str(tmp_path)]
