@@ -52,6 +52,11 @@ class Host:
         """``address`` or ``[address]:port``, as it appears in known_hosts."""
         return self.address if self.port == 22 else f"[{self.address}]:{self.port}"
 
+    @property
+    def destination(self) -> str:
+        """``user@address`` (or ``address``), as ``ssh`` and ``scp`` name the host."""
+        return f"{self.user}@{self.address}" if self.user else self.address
+
     def public(self) -> dict[str, Any]:
         """What ``invoke hosts --json`` shows for this host."""
         return {

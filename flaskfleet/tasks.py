@@ -590,8 +590,7 @@ def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> N
     conn = open_strict(s, host)  # refuses unknown/changed keys with our explanation first
     if shutil.which("ssh"):
         conn.close()
-        target = f"{host.user + '@' if host.user else ''}{host.address}"
-        args = ["ssh", "-p", str(host.port), *ssh_options(host, time.monotonic() + s.connect_timeout), target]
+        args = ["ssh", "-p", str(host.port), *ssh_options(host, time.monotonic() + s.connect_timeout), host.destination]
         os.execvp("ssh", args)  # noqa: S606 - replaces this process with the user's shell session
     conn.shell()
 

@@ -235,19 +235,18 @@ def ssh_options(host: Host, deadline: float) -> list[str]:
 
 def ssh_command(host: Host, deadline: float, command: str) -> list[str]:
     """``ssh`` running ``command`` (a shell string) on ``host``, no tty, our strict options."""
-    dest = f"{host.user + '@' if host.user else ''}{host.address}"
-    return ["ssh", "-T", "-p", str(host.port), *ssh_options(host, deadline), "--", dest, command]
+    return ["ssh", "-T", "-p", str(host.port), *ssh_options(host, deadline), "--", host.destination, command]
 
 
 def _scp_upload(host: Host, local: Path, remote: str, deadline: float) -> None:
     """Upload one file with OpenSSH ``scp`` (same key, same strict known_hosts)."""
-    dest = f"{host.user + '@' if host.user else ''}{host.address}:{remote}"
+    dest = f"{host.destination}:{remote}"
     _scp(["scp", "-q", "-P", str(host.port), *ssh_options(host, deadline), str(local), dest], local.name, deadline)
 
 
 def _scp_download(host: Host, remote: str, local: Path, deadline: float) -> None:
     """Download one file with OpenSSH ``scp``."""
-    src = f"{host.user + '@' if host.user else ''}{host.address}:{remote}"
+    src = f"{host.destination}:{remote}"
     _scp(["scp", "-q", "-P", str(host.port), *ssh_options(host, deadline), src, str(local)], remote, deadline)
 
 

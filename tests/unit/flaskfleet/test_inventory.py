@@ -99,10 +99,11 @@ def test_host_vars_and_known_hosts_from_ssh_args(inv):
     web1, web2 = inv.hosts["web-1"], inv.hosts["web-2"]
     assert (web1.address, web1.port, web1.user) == ("127.0.0.1", 2201, "admin")
     assert web1.known_hosts == "/k/known_hosts" and web1.key_file == "/k/id"
-    assert web1.endpoint == "[127.0.0.1]:2201"
+    assert web1.endpoint == "[127.0.0.1]:2201" and web1.destination == "admin@127.0.0.1"
     assert web1.groups == ("prod", "web")
     # hosts without their own say get the project's known_hosts and key
     assert (web2.known_hosts, web2.key_file, web2.user) == ("/default/known_hosts", "/default/key", None)
+    assert web2.destination == web2.address
     assert inv.hosts["db-1"].port == 22 and inv.hosts["db-1"].endpoint == "10.0.0.5"
     assert inv.hosts["web-10"].groups == ("canary", "prod", "web")
 
