@@ -9,140 +9,34 @@ dead or frozen host never holds up the others nor the end of the run.
 from __future__ import annotations
 
 import queue
-import select
-import shlex
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-import paramiko
 from fabric import Config as FabricConfig
 from fabric import Connection
 
-from flaskfleet.inventory import Host, HostKeyError, InventoryError, connect, open_connection
+from flaskfleet import transfer
+from flaskfleet.inventory import Host
+from flaskfleet.ssh import (
+    CommandTimeout,
+    FleetError,
+    HostResult,
+    connect,
+    describe_error,
+    exec_command,
+    open_connection,
+    sudo_wrap,
+)
 
 #: How much longer than a host's deadline the watchdog waits for its worker to report by itself.
 WATCHDOG_GRACE = 1.5
-_READ_SIZE = 1 << 16
-
-
-class FleetError(Exception):
-    """A per-host failure whose message is already fit for people (no type name needed)."""
-
-
-class CommandTimeout(FleetError):
-    """A command did not finish before the host's deadline."""
 
 
 class HostUnreachable(FleetError):
     """A host could not be reached earlier in this fleet's life; later steps skip it."""
-
-
-@dataclass
-class HostResult:
-    """What happened on one host: exit code and output for commands, counts for transfers."""
-
-    host: str
-    ok: bool
-    exit_code: int | None = None
-    stdout: str = ""
-    stderr: str = ""
-    duration: float = 0.0
-    error: str | None = None
-    changed: bool | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def status(self) -> str:
-        """``ok``, ``failed`` (ran, non-zero) or ``error`` (could not run)."""
-        if self.ok:
-            return "ok"
-        return "failed" if self.exit_code is not None else "error"
-
-    def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form (``--json``)."""
-        data = asdict(self)
-        data["status"] = self.status
-        data["duration"] = round(self.duration, 3)
-        return data
-
-
-def describe_error(exc: BaseException, connect_timeout: float) -> str:
-    """A one-line reason for a host failure, without a traceback."""
-    text = str(exc)
-    if isinstance(exc, HostKeyError | InventoryError | FleetError):
-        return text
-    if isinstance(exc, paramiko.AuthenticationException):
-        return f"authentication failed ({text}); check ansible_user and the SSH key"
-    if isinstance(exc, paramiko.ssh_exception.NoValidConnectionsError):
-        address = next(iter(exc.errors), ("?", "?"))
-        return f"connection refused on {address[0]}:{address[1]} (host stopped or sshd not running)"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused (host stopped or sshd not running)"
-    hung = ("banner", "no existing session", "timed out", "timeout")
-    if isinstance(exc, socket.timeout | TimeoutError) or (
-        isinstance(exc, paramiko.SSHException) and any(word in text.lower() for word in hung)
-    ):
-        return f"no SSH answer within {connect_timeout:g} s (host down or hung)"
-    if isinstance(exc, EOFError | ConnectionResetError | BrokenPipeError):
-        return "connection lost"
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-def sudo_wrap(command: str) -> str:
-    """``command`` under non-interactive sudo (fails fast instead of prompting for a password)."""
-    return f"sudo -n -H -- sh -c {shlex.quote(command)}"
-
-
-def exec_command(
-    transport: paramiko.Transport, command: str, deadline: float, stdin: bytes = b""
-) -> tuple[int, str, str]:
-    """Run ``command`` on one channel and collect exit code, stdout and stderr before ``deadline``.
-
-    ``stdin`` (small: file lists, scripts) is sent, then EOF.
-
-    NOTE: a lean loop over one channel instead of invoke's Runner (three threads and polling
-    sleeps per command) — this is where a many-host ad-hoc job spends its time.
-
-    :raises CommandTimeout: when the deadline passes first (the channel is closed).
-    """
-    chan = transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
-    try:
-        chan.exec_command(command)
-        if stdin:
-            chan.sendall(stdin)
-        chan.shutdown_write()  # then EOF: a command reading stdin never waits for more
-        return collect(chan, deadline, f"command did not finish within the timeout: {command}")
-    finally:
-        chan.close()
-
-
-def collect(chan: paramiko.Channel, deadline: float, timeout_message: str) -> tuple[int, str, str]:
-    """Read a running channel's stdout and stderr to the end, then its exit status.
-
-    NOTE: the output is complete only at EOF (or close), never at the exit status alone: sshd
-    may send the status before the last bytes of a pipe it has not drained yet.
-
-    :raises CommandTimeout: with ``timeout_message`` when the deadline passes first.
-    """
-    out, err = bytearray(), bytearray()
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise CommandTimeout(timeout_message)
-        if (chan.eof_received or chan.closed) and not chan.recv_ready() and not chan.recv_stderr_ready():
-            if chan.status_event.wait(remaining):
-                break
-            continue
-        select.select([chan], [], [], min(remaining, 1.0))
-        while chan.recv_ready():
-            out += chan.recv(_READ_SIZE)
-        while chan.recv_stderr_ready():
-            err += chan.recv_stderr(_READ_SIZE)
-    return chan.recv_exit_status(), out.decode(errors="replace"), err.decode(errors="replace")
 
 
 @dataclass
@@ -319,15 +213,11 @@ class Fleet:
         :param local: a path, or a :class:`flaskfleet.transfer.LocalTree` already scanned (its
             files are then not read and hashed a second time).
         """
-        from flaskfleet import transfer
-
         source = local if isinstance(local, transfer.LocalTree) else transfer.LocalTree.scan(local)
         return self.each(lambda host, conn, deadline: transfer.put(host, conn, source, remote, deadline, method))
 
     def get(self, remote: str, local_dir: str, method: str = "auto") -> list[HostResult]:
         """Download a file or directory from every host into ``local_dir/<host>/``."""
-        from flaskfleet import transfer
-
         return self.each(lambda host, conn, deadline: transfer.get(host, conn, remote, local_dir, deadline, method))
 
 

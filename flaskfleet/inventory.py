@@ -4,8 +4,8 @@ The inventory is whatever Ansible reads (a ``*.fleet.yml`` plugin config, static
 both front ends always see the same hosts. Host patterns follow Ansible's rules
 (https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html): ``web``,
 ``web:&prod``, ``web:!db``, ``host1,host2``, ``all``/``*``, globs ``web-*`` and regexes ``~web-[12]``.
-Connections check host keys strictly against the known_hosts file named in the host's
-``ansible_ssh_common_args`` (or the project's), with paramiko's ``RejectPolicy``.
+Each :class:`Host` names the key and the known_hosts file (from the host's
+``ansible_ssh_common_args``, or the project's) that :mod:`flaskfleet.ssh` connects with.
 """
 
 from __future__ import annotations
@@ -21,17 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import paramiko
-from fabric import Config as FabricConfig
-from fabric import Connection
-
 
 class InventoryError(Exception):
     """The inventory cannot be read or a pattern matches nothing; the message says what to fix."""
-
-
-class HostKeyError(Exception):
-    """A host's key is unknown or changed; the message says how to trust the host."""
 
 
 @dataclass(frozen=True)
@@ -303,99 +295,3 @@ class Inventory:
         if not chosen:
             raise InventoryError(f"host pattern {pattern!r} leaves no hosts after its & and ! terms")
         return [self.hosts[name] for name in sorted(chosen, key=_natural_key)]
-
-
-class _RefuseUnknownHost(paramiko.MissingHostKeyPolicy):
-    """Refuse a host whose key is not in known_hosts, saying how to trust it."""
-
-    def __init__(self, host: Host):
-        self._host = host
-
-    def missing_host_key(self, client: paramiko.SSHClient, hostname: str, key: paramiko.PKey) -> None:
-        """Raise :class:`HostKeyError` (paramiko's ``RejectPolicy`` with a useful message)."""
-        raise HostKeyError(unknown_key_message(self._host, key))
-
-
-def _trust_hint(host: Host) -> str:
-    """How to (re)trust a host after checking its key out of band."""
-    known = host.known_hosts or "~/.ssh/known_hosts"
-    return (
-        f"re-provision it (records the new key) or, after verifying the key, "
-        f"ssh-keygen -f {known} -R '{host.endpoint}' && ssh-keyscan -p {host.port} {host.address} >> {known}"
-    )
-
-
-def unknown_key_message(host: Host, key: paramiko.PKey) -> str:
-    """The refusal text for a host whose key is not in known_hosts."""
-    return (
-        f"{host.name}: host key for {host.endpoint} is not in {host.known_hosts or 'known_hosts'} "
-        f"({key.get_name()} {key.fingerprint}); refusing to connect. To trust it, {_trust_hint(host)}"
-    )
-
-
-def changed_key_message(host: Host, exc: paramiko.BadHostKeyException) -> str:
-    """The refusal text for a host whose key changed."""
-    return (
-        f"{host.name}: HOST KEY CHANGED for {host.endpoint} (got {exc.key.get_name()} {exc.key.fingerprint}, "
-        f"{host.known_hosts} has {exc.expected_key.fingerprint}); refusing to connect, nothing was run. "
-        f"If the host was rebuilt, {_trust_hint(host)}"
-    )
-
-
-_PKEYS: dict[str, paramiko.PKey] = {}
-
-
-def _private_key(path: str) -> paramiko.PKey:
-    """Load a private key once per process (50 hosts share one key: parse it once)."""
-    if path not in _PKEYS:
-        try:
-            _PKEYS[path] = paramiko.PKey.from_path(path)
-        except FileNotFoundError as exc:
-            raise InventoryError(
-                f"SSH key {path} not found; run `make setup` or set ansible_ssh_private_key_file"
-            ) from exc
-        except (paramiko.SSHException, ValueError) as exc:
-            raise InventoryError(f"cannot read SSH key {path}: {exc}") from exc
-    return _PKEYS[path]
-
-
-def connect(host: Host, connect_timeout: float = 10, config: FabricConfig | None = None) -> Connection:
-    """A Fabric Connection to ``host`` that checks its key strictly; not opened yet.
-
-    Agent and ~/.ssh keys are not tried (``look_for_keys=False``): the inventory names the key, and
-    trying others first costs a round trip each and can trip MaxAuthTries.
-    """
-    connect_kwargs: dict[str, Any] = {
-        "allow_agent": False,
-        "look_for_keys": False,
-        "banner_timeout": connect_timeout,
-        "auth_timeout": connect_timeout,
-    }
-    if host.key_file:
-        connect_kwargs["pkey"] = _private_key(host.key_file)
-    # lazy: no ~/.ssh/config or /etc/ssh/ssh_config; the inventory is the one source of truth.
-    config = config or FabricConfig(lazy=True)
-    conn = Connection(
-        host.address,
-        user=host.user,
-        port=host.port,
-        config=config,
-        connect_timeout=connect_timeout,
-        connect_kwargs=connect_kwargs,
-    )
-    client = conn.client
-    client.set_missing_host_key_policy(_RefuseUnknownHost(host))
-    if host.known_hosts and Path(host.known_hosts).exists():
-        # get_host_keys().load, not load_host_keys: the latter would write keys back on save.
-        client.get_host_keys().load(host.known_hosts)
-    return conn
-
-
-def open_connection(host: Host, conn: Connection) -> Connection:
-    """Open ``conn``, turning host key problems into :class:`HostKeyError`."""
-    try:
-        conn.open()
-    except paramiko.BadHostKeyException as exc:
-        conn.close()
-        raise HostKeyError(changed_key_message(host, exc)) from exc
-    return conn

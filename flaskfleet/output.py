@@ -19,7 +19,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from flaskfleet.fleet import HostResult
+from flaskfleet.ssh import HostResult
 
 MASK = "********"
 _STATUS_STYLE = {"ok": "green", "failed": "red", "error": "bold red"}

@@ -28,8 +28,9 @@ from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import output
 from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
-from flaskfleet.fleet import Fleet, HostResult, failed, sudo_wrap
-from flaskfleet.inventory import Host, HostKeyError, Inventory, InventoryError, connect, open_connection
+from flaskfleet.fleet import Fleet, failed
+from flaskfleet.inventory import Host, Inventory, InventoryError
+from flaskfleet.ssh import HostKeyError, HostResult, connect, describe_error, open_connection, shell_command, sudo_wrap
 from flaskfleet.transfer import LocalTree, TransferError
 
 # Short flags, the same in every task that has the argument (invoke would pick first letters).
@@ -509,8 +510,6 @@ def open_strict(s: Settings, host: Host) -> Any:
     except HostKeyError as exc:
         raise Exit(f"flaskfleet: {exc}") from None
     except Exception as exc:
-        from flaskfleet.fleet import describe_error
-
         raise Exit(f"flaskfleet: {host.name}: {describe_error(exc, s.connect_timeout)}") from None
 
 
@@ -583,15 +582,12 @@ def stream_until_interrupted(conn: Any, command: str) -> None:
 @fleet_task(help={"hosts": "pattern naming exactly one host"})
 def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> None:
     """Open an interactive shell on one host (same key and strict known_hosts as everything else)."""
-    from flaskfleet.transfer import ssh_options
-
     s = load_settings(c, inventory=inventory)
     host = one_host(s, hosts, "ssh")
     conn = open_strict(s, host)  # refuses unknown/changed keys with our explanation first
     if shutil.which("ssh"):
         conn.close()
-        args = ["ssh", "-p", str(host.port), *ssh_options(host, time.monotonic() + s.connect_timeout), host.destination]
-        os.execvp("ssh", args)  # noqa: S606 - replaces this process with the user's shell session
+        os.execvp("ssh", shell_command(host, s.connect_timeout))  # noqa: S606 - replaces this process with the user's shell session
     conn.shell()
 
 

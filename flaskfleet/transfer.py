@@ -44,9 +44,18 @@ import paramiko
 from fabric import Connection
 
 from flaskfleet import remote
-from flaskfleet.fleet import CommandTimeout, FleetError, HostResult, collect, exec_command
 from flaskfleet.inventory import Host
-from flaskfleet.inventory import _trust_hint as inventory_trust_hint
+from flaskfleet.ssh import (
+    CommandTimeout,
+    FleetError,
+    HostResult,
+    changed_key_message,
+    collect,
+    exec_command,
+    ssh_command,
+    ssh_options,
+    unknown_key_message,
+)
 
 #: Files at least this big go through ``scp`` under ``transfer_method: auto``.
 SCP_THRESHOLD = 16 * 1024 * 1024
@@ -218,24 +227,6 @@ def _sftp_upload(sftp: paramiko.SFTPClient, local: Path, remote: str) -> None:
         dst.set_pipelined(True)
         while chunk := src.read(_CHUNK):
             dst.write(chunk)
-
-
-def ssh_options(host: Host, deadline: float) -> list[str]:
-    """OpenSSH options equivalent to our strict paramiko connection."""
-    options = [
-        "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes", "-o", "IdentitiesOnly=yes",
-        "-o", f"ConnectTimeout={max(1, int(deadline - time.monotonic()))}",
-    ]  # fmt: skip
-    if host.known_hosts:
-        options += ["-o", f"UserKnownHostsFile={host.known_hosts}"]
-    if host.key_file:
-        options += ["-i", host.key_file]
-    return options
-
-
-def ssh_command(host: Host, deadline: float, command: str) -> list[str]:
-    """``ssh`` running ``command`` (a shell string) on ``host``, no tty, our strict options."""
-    return ["ssh", "-T", "-p", str(host.port), *ssh_options(host, deadline), "--", host.destination, command]
 
 
 def _scp_upload(host: Host, local: Path, remote: str, deadline: float) -> None:
@@ -423,16 +414,10 @@ class OpenSshSession(_Session):
 
     def _why(self, err: str, out: str, code: int) -> str:
         """The one line that says why, ``ssh``'s refusals in the words of our paramiko connection."""
-        host, known = self.host, self.host.known_hosts or "known_hosts"
         if "REMOTE HOST IDENTIFICATION HAS CHANGED" in err:
-            return (
-                f"{host.name}: HOST KEY CHANGED for {host.endpoint} ({known} has another key); "
-                f"refusing to connect, nothing was run. {_trust_hint(host)}"
-            )
+            return changed_key_message(self.host)
         if "Host key verification failed" in err:
-            return (
-                f"{host.name}: host key for {host.endpoint} is not in {known}; refusing to connect. {_trust_hint(host)}"
-            )
+            return unknown_key_message(self.host)
         if code == 255:
             lines = [line for line in err.strip().splitlines() if line.strip()] or ["connection lost"]
             return f"ssh failed: {lines[-1][-300:]}"
@@ -448,11 +433,6 @@ class OpenSshSession(_Session):
         for stream in (self.proc.stdin, self.proc.stdout, self._stderr):
             with contextlib.suppress(OSError):
                 stream.close()
-
-
-def _trust_hint(host: Host) -> str:
-    """How to (re)trust a host after checking its key out of band (as for our own connection)."""
-    return "To trust it, " + inventory_trust_hint(host)
 
 
 def decide(tree: LocalTree, targets: dict[str, str], current: dict) -> tuple[list, list, list]:

@@ -231,7 +231,7 @@ def test_openssh_stream_refuses_a_changed_host_key_and_writes_nothing(hosts, tmp
     message = str(caught.value)
     assert message.startswith(
         f"{name}: HOST KEY CHANGED for [127.0.0.1]:{hosts.ports[name]} ({known} has another key); "
-        "refusing to connect, nothing was run. To trust it, "
+        "refusing to connect, nothing was run. If the host was rebuilt, "
     ), message
     assert "\n" not in message
     assert hosts.exec(name, "test -e /tmp/ff-keycheck && echo there || echo absent") == "absent"

@@ -13,8 +13,9 @@ import paramiko
 import pytest
 
 from flaskfleet import output
-from flaskfleet.fleet import CommandTimeout, Fleet, HostResult, describe_error, sudo_wrap
+from flaskfleet.fleet import Fleet
 from flaskfleet.inventory import Host
+from flaskfleet.ssh import CommandTimeout, HostResult, describe_error, sudo_wrap
 
 
 def make_hosts(n: int) -> list[Host]:

@@ -228,7 +228,7 @@ def test_extra_vars_are_typed_like_yaml():
     ],
 )
 def test_parse_status(stdout, ok, error):
-    from flaskfleet.fleet import HostResult
+    from flaskfleet.ssh import HostResult
     from flaskfleet.tasks import parse_status
 
     result = parse_status(HostResult(host="web-1", ok=True, exit_code=0, stdout=stdout))

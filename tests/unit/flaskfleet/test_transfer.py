@@ -16,9 +16,9 @@ import time
 
 import pytest
 
-from flaskfleet.fleet import CommandTimeout
 from flaskfleet.inventory import Host
 from flaskfleet.remote import program
+from flaskfleet.ssh import CommandTimeout
 from flaskfleet.transfer import (
     LocalFile,
     LocalTree,
