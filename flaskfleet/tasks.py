@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import inspect
 import os
 import re
@@ -48,6 +49,8 @@ HELP = {
     "timeout": "seconds each host may take, connecting included (default: config timeout)",
     "app_path": "directory of the app to deploy (default: config app_path, examples/hello)",
     "app_name": "app name on the hosts (default: config app_name, else the app's project name)",
+    "extra_vars": "KEY=VALUE for the playbook (repeatable), e.g. -x flask_app_serial=1",
+    "verbose": "pass -v to ansible-playbook (repeat for more); secrets stay masked (no_log)",
 }
 
 
@@ -62,26 +65,56 @@ class FleetTask(Task):
         return opts
 
 
+def user_errors() -> tuple[type[Exception], ...]:
+    """The exceptions whose message is already fit for people: a task ends with it, no traceback.
+
+    NOTE: called only when an exception is on its way (``except user_errors()``), so the artifact
+    builder is imported only by the tasks that build.
+    """
+    from flaskfleet.artifact import ArtifactError
+
+    return SettingsError, InventoryError, HostKeyError, TransferError, ArtifactError
+
+
+def one_line_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn :func:`user_errors` raised by ``fn`` into ``Exit("flaskfleet: <message>")``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except user_errors() as exc:
+            raise Exit(f"flaskfleet: {exc}") from None
+
+    return wrapper
+
+
 def fleet_task(**kwargs: Any) -> Callable[[Callable[..., Any]], FleetTask]:
-    """``@task`` with :class:`FleetTask` and the shared help texts of the arguments it has."""
+    """``@task`` with :class:`FleetTask`, the shared help texts of the arguments it has, and
+    :func:`one_line_errors`."""
 
     def decorate(fn: Callable[..., Any]) -> FleetTask:
         params = inspect.signature(fn).parameters
         kwargs["help"] = {k: v for k, v in {**HELP, **kwargs.get("help", {})}.items() if k in params}
-        return task(klass=FleetTask, **kwargs)(fn)
+        return task(klass=FleetTask, **kwargs)(one_line_errors(fn))
 
     return decorate
 
 
+def playbook_task(**kwargs: Any) -> Callable[[Callable[..., Any]], FleetTask]:
+    """:func:`fleet_task` for a task that runs a playbook: ``-x KEY=VALUE`` repeatable, ``-v`` counted."""
+    kwargs["iterable"] = [*kwargs.get("iterable", []), "extra_vars"]
+    kwargs["incrementable"] = ["verbose"]
+    return fleet_task(**kwargs)
+
+
 # -- shared steps -------------------------------------------------------------------------------
 def load_settings(c: Context, **flags: Any) -> Settings:
-    """Config plus flags, or ``Exit`` with what to fix."""
-    try:
-        return settings(c, **flags)
-    except SettingsError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    """Config plus flags (:func:`flaskfleet.config.settings`)."""
+    return settings(c, **flags)
 
 
+@one_line_errors
 def transfer_settings(c: Context, timeout: str | None = None, **flags: Any) -> Settings:
     """Settings for ``put``/``get``: each host's deadline is ``transfer_timeout`` unless ``--timeout`` is given."""
     s = load_settings(c, timeout=timeout, **flags)
@@ -89,20 +122,14 @@ def transfer_settings(c: Context, timeout: str | None = None, **flags: Any) -> S
 
 
 def load_inventory(s: Settings) -> Inventory:
-    """The inventory, or ``Exit`` with what to fix."""
-    try:
-        key = str(s.ssh_key) if s.ssh_key.exists() else None
-        return Inventory.load(s.inventory, default_known_hosts=str(s.known_hosts), default_key=key)
-    except InventoryError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    """The inventory, read with the project's known_hosts and key as defaults."""
+    key = str(s.ssh_key) if s.ssh_key.exists() else None
+    return Inventory.load(s.inventory, default_known_hosts=str(s.known_hosts), default_key=key)
 
 
 def select_hosts(s: Settings, pattern: str | None = None) -> list[Host]:
-    """Hosts matching ``pattern`` (default: the configured one), or ``Exit``."""
-    try:
-        return load_inventory(s).select(pattern or s.hosts)
-    except InventoryError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    """Hosts matching ``pattern`` (default: the configured one)."""
+    return load_inventory(s).select(pattern or s.hosts)
 
 
 def fan_out(s: Settings, hosts: list[Host], label: str, step: Callable[[Fleet], list[HostResult]]):
@@ -302,10 +329,7 @@ def put(
 ) -> None:
     """Upload a file or directory to every host: atomic, sha256-verified, skipped when unchanged."""
     s = transfer_settings(c, inventory=inventory, timeout=timeout, parallel=parallel, transfer_method=method)
-    try:
-        tree = LocalTree.scan(local)
-    except TransferError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    tree = LocalTree.scan(local)
     if not remote.startswith("/") and not remote.startswith("~"):
         raise Exit(f"flaskfleet: remote path {remote!r} must be absolute (start with /)")
     selected = select_hosts(s, hosts)
@@ -342,27 +366,21 @@ def get(
 
 
 def build_artifact(s: Settings, release_id: str | None) -> Any:
-    """Build the app's artifact, or ``Exit`` with the builder's message."""
-    from flaskfleet.artifact import ArtifactError, build
+    """Build the app's artifact (:func:`flaskfleet.artifact.build`)."""
+    from flaskfleet.artifact import build
 
     if not Path(s.app_path).is_dir():
         raise Exit(f"flaskfleet: app path {s.app_path} is not a directory; pass --app-path DIR")
-    try:
-        return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
-    except ArtifactError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
 
 
-@fleet_task(
+@playbook_task(
     help={
         "env": "name of a controller env var whose value goes into the app's env file (repeatable; never printed)",
         "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
         "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
-        "verbose": "pass -v to ansible-playbook (repeat for more); secrets stay masked (no_log)",
-        "extra_vars": "KEY=VALUE for the playbook (repeatable), e.g. -x flask_app_serial=1",
     },
-    iterable=["env", "extra_vars"],
-    incrementable=["verbose"],
+    iterable=["env"],
 )
 def deploy(
     c: Context,
@@ -396,14 +414,10 @@ def deploy(
     output.console().print(f"deployed {artifact.app} release {artifact.release_id} to {pattern}")
 
 
-@fleet_task(
+@playbook_task(
     help={
         "to": "release id to return to (default: the one before the current)",
-        "verbose": "pass -v to ansible-playbook",
-        "extra_vars": "KEY=VALUE for the playbook (repeatable)",
     },
-    iterable=["extra_vars"],
-    incrementable=["verbose"],
 )
 def rollback(
     c: Context,
@@ -424,12 +438,9 @@ def rollback(
         "flaskfleet_hosts": pattern,
     }
     if to:
-        from flaskfleet.artifact import ArtifactError, validate_release_id
+        from flaskfleet.artifact import validate_release_id
 
-        try:
-            extra["flask_app_rollback_to"] = validate_release_id(to)
-        except ArtifactError as exc:
-            raise Exit(f"flaskfleet: {exc}") from None
+        extra["flask_app_rollback_to"] = validate_release_id(to)
     play(s, "rollback", extra, verbose)
 
 
@@ -507,8 +518,8 @@ def open_strict(s: Settings, host: Host) -> Any:
     """An open strict connection to ``host``, or ``Exit`` with the reason (e.g. a changed key)."""
     try:
         return open_connection(host, connect(host, s.connect_timeout))
-    except HostKeyError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    except user_errors():
+        raise  # already one line: the task says it
     except Exception as exc:
         raise Exit(f"flaskfleet: {host.name}: {describe_error(exc, s.connect_timeout)}") from None
 
@@ -524,10 +535,7 @@ def logs(
 ) -> None:
     """Show the app units' journal on each host; --follow streams it from one host."""
     s = load_settings(c, app_name=app_name, inventory=inventory)
-    try:
-        lines = str(positive_int("lines", lines))
-    except SettingsError as exc:
-        raise Exit(f"flaskfleet: {exc}") from None
+    lines = str(positive_int("lines", lines))
     if follow:
         host = one_host(s, hosts, "logs --follow")
         app = app_name_for(s, [host])
@@ -595,10 +603,7 @@ def provision_vars(s: Settings, app: str, count: str | None, extra: list[str] | 
     """Variables for the provision role: app, state directory, and ``--count`` hosts in the default group."""
     variables: dict[str, Any] = {"provision_app": app, "provision_state_dir": str(s.state_dir)}
     if count is not None:
-        try:
-            number = positive_int("count", count)
-        except SettingsError as exc:
-            raise Exit(f"flaskfleet: {exc}") from None
+        number = positive_int("count", count)
         group = s.hosts if re.fullmatch(r"[A-Za-z0-9_-]+", s.hosts) else "web"
         variables["provision_hosts"] = [
             {"name": f"{app}-{group}", "group": group, "count": number, "published_ports": [80, 443]}
@@ -606,14 +611,11 @@ def provision_vars(s: Settings, app: str, count: str | None, extra: list[str] | 
     return {**variables, **parse_extra_vars(extra)}
 
 
-@fleet_task(
+@playbook_task(
     help={
         "count": "how many hosts in the default group (named <app>-<group>-N); default: the role's provision_hosts",
-        "extra_vars": "KEY=VALUE passed to the playbook (repeatable), e.g. -x provision_provider=ec2",
-        "verbose": "pass -v to ansible-playbook",
+        "extra_vars": "KEY=VALUE for the playbook (repeatable), e.g. -x provision_provider=ec2",
     },
-    iterable=["extra_vars"],
-    incrementable=["verbose"],
 )
 def provision(
     c: Context,
@@ -632,11 +634,7 @@ def provision(
     play(s, "provision", variables, verbose)
 
 
-@fleet_task(
-    help={"extra_vars": "KEY=VALUE passed to the playbook (repeatable)", "verbose": "pass -v to ansible-playbook"},
-    iterable=["extra_vars"],
-    incrementable=["verbose"],
-)
+@playbook_task()
 def teardown(
     c: Context,
     app_name: str | None = None,
