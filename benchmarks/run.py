@@ -23,7 +23,7 @@ from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from benchlib import converge, deploy, fanout, fleet, machine, provision, pyinfra_tool, report, transfer
+from benchlib import converge, deploy, fanout, hosts, machine, provision, pyinfra_tool, report, transfer
 from benchlib.env import RESULTS, ROOT, WORK, BenchError
 from benchlib.timing import LIMIT_FACTOR, LIMIT_MIN, Series, interleave
 
@@ -124,7 +124,7 @@ def main(argv: list[str]) -> int:
     needs_fleet = any(getattr(m, "NEEDS_FLEET", True) for key in args.only for m in MEASUREMENTS[key])
     lock = _single_run() if needs_fleet or args.teardown else None
     if args.teardown:
-        fleet.teardown(log)
+        hosts.teardown(log)
         return 0
     signal.signal(signal.SIGTERM, _raise_interrupt)  # make `kill` tear the fleet down like Ctrl-C
     selected = _unique([m for key in ORDER if key in args.only for m in MEASUREMENTS[key]])
@@ -137,15 +137,15 @@ def main(argv: list[str]) -> int:
         "reps": args.reps,
         "notes": args.notes,
         "load_start": machine.load(),
-        "foreign_start": machine.foreign_containers(fleet.APP),
+        "foreign_start": machine.foreign_containers(hosts.APP),
         "results": {},
     }
     t0 = time.monotonic()
-    ctx = SimpleNamespace(args=args, log=log, fleet=None, state_dir=fleet.STATE)
+    ctx = SimpleNamespace(args=args, log=log, fleet=None, state_dir=hosts.STATE)
     code = 0
     try:
         if any(getattr(m, "NEEDS_FLEET", True) for m in selected):
-            ctx.fleet = fleet.create(max(args.hosts + args.slow_hosts), log)
+            ctx.fleet = hosts.create(max(args.hosts + args.slow_hosts), log)
         for m in selected:
             code |= _measure(m, ctx, run)
             _finish(run, selected, t0, partial=True)
@@ -163,7 +163,7 @@ def main(argv: list[str]) -> int:
                 except Exception as exc:
                     log(f"teardown of {m.KEY}: {exc}")
         if ctx.fleet is not None and not args.keep_fleet:
-            fleet.teardown(log)
+            hosts.teardown(log)
         if lock is not None:
             lock.close()
     md = _finish(run, selected, t0, partial=False)
@@ -252,7 +252,7 @@ def _finish(run: dict, selected: list, t0: float, partial: bool) -> Path:
     """Fill the machine description and write the report files."""
     run["duration_min"] = (time.monotonic() - t0) / 60
     run["load_end"] = machine.load()
-    run["foreign_end"] = machine.foreign_containers(fleet.APP)
+    run["foreign_end"] = machine.foreign_containers(hosts.APP)
     run["partial"] = partial
     if "machine" not in run:
         pyver = "not installed" if pyinfra_tool.unavailable() else pyinfra_tool.VERSION

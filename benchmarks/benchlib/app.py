@@ -12,8 +12,7 @@ import itertools
 import shlex
 import time
 
-from benchlib import ansible
-from benchlib import fleet as fleetmod
+from benchlib import ansible, hosts
 from benchlib.env import ROOT, WORK, BenchError, Proc, run
 
 APP_DIR = ROOT / "examples" / "hello"
@@ -43,9 +42,9 @@ def site_vars(ctx, artifact_path) -> dict:
     """Extra vars for site.yml: provisioning that matches the running bench fleet (a no-op), the app."""
     return {
         "flaskfleet_provider": "docker",
-        "provision_app": fleetmod.APP,
+        "provision_app": hosts.APP,
         "provision_hosts": [
-            {"name": fleetmod.APP, "group": fleetmod.GROUP, "count": len(ctx.fleet.nodes), "published_ports": [80]}
+            {"name": hosts.APP, "group": hosts.GROUP, "count": len(ctx.fleet.nodes), "published_ports": [80]}
         ],
         "flask_app_name": APP_NAME,
         "flask_app_artifact": str(artifact_path),
