@@ -46,3 +46,13 @@ def load_hosts(inventory: str | Path) -> list[dict]:
             }
         )
     return hosts
+
+
+def load_fleet_hosts(inventory: str | Path) -> list:
+    """The same hosts as :class:`flaskfleet.inventory.Host` objects (for the flaskfleet drivers)."""
+    from flaskfleet.inventory import Host
+
+    return [
+        Host(h["name"], h["address"], h["port"], h["user"], key_file=h["key"], known_hosts=h["known_hosts"])
+        for h in load_hosts(inventory)
+    ]

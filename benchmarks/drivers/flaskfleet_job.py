@@ -13,10 +13,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib.jobs import load_hosts, steps
+from benchlib.jobs import load_fleet_hosts, steps
 
 from flaskfleet.fleet import Fleet
-from flaskfleet.inventory import Host
 
 
 def main() -> int:
@@ -25,17 +24,7 @@ def main() -> int:
     parser.add_argument("--inventory", required=True)
     parser.add_argument("--token", required=True)
     args = parser.parse_args()
-    hosts = [
-        Host(
-            name=h["name"],
-            address=h["address"],
-            port=h["port"],
-            user=h["user"],
-            key_file=h["key"],
-            known_hosts=h["known_hosts"],
-        )
-        for h in load_hosts(args.inventory)
-    ]
+    hosts = load_fleet_hosts(args.inventory)
     with Fleet(hosts, parallel=max(1, len(hosts))) as fleet:
         for step in steps(args.token):
             results = fleet.run(step)

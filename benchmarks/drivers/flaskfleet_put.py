@@ -8,10 +8,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib.jobs import load_hosts
+from benchlib.jobs import load_fleet_hosts
 
 from flaskfleet.fleet import Fleet
-from flaskfleet.inventory import Host
 
 
 def main() -> int:
@@ -22,17 +21,7 @@ def main() -> int:
     parser.add_argument("--remote", required=True, help="remote path the file or tree lands at")
     parser.add_argument("--method", default="auto")
     args = parser.parse_args()
-    hosts = [
-        Host(
-            name=h["name"],
-            address=h["address"],
-            port=h["port"],
-            user=h["user"],
-            key_file=h["key"],
-            known_hosts=h["known_hosts"],
-        )
-        for h in load_hosts(args.inventory)
-    ]
+    hosts = load_fleet_hosts(args.inventory)
     with Fleet(hosts, parallel=len(hosts), timeout=600) as fleet:
         results = fleet.put(args.local, args.remote, method=args.method)
     for r in results:
