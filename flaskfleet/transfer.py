@@ -43,8 +43,8 @@ from pathlib import Path, PurePosixPath
 import paramiko
 from fabric import Connection
 
-from flaskfleet import remote
 from flaskfleet.inventory import Host
+from flaskfleet.remote import command as host_program
 from flaskfleet.ssh import (
     CommandTimeout,
     FleetError,
@@ -325,7 +325,7 @@ class ChannelSession(_Session):
 
     def __init__(self, conn: Connection, deadline: float) -> None:
         self.deadline = deadline
-        self.chan = _start(conn.transport, remote.command("put"), deadline)
+        self.chan = _start(conn.transport, host_program("put"), deadline)
 
     def observe(self, request: dict) -> dict:
         """See :meth:`_Session.observe`."""
@@ -356,7 +356,7 @@ class OpenSshSession(_Session):
         self._stderr = tempfile.TemporaryFile()  # noqa: SIM115 - lives until close()
         try:
             self.proc = subprocess.Popen(
-                ssh_command(host, deadline, remote.command("put")),
+                ssh_command(host, deadline, host_program("put")),
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self._stderr,
             )  # fmt: skip
         except BaseException:
@@ -615,7 +615,7 @@ def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> 
 
 def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[bool, dict[str, tuple[str, int, int]]]:
     """Whether ``remote`` is a directory, and ``{name: (sha256, mode, size)}`` of its files."""
-    listing = json.loads(run_checked(conn.transport, remote.command("listing"), deadline, json.dumps(remote)))
+    listing = json.loads(run_checked(conn.transport, host_program("listing"), deadline, json.dumps(remote)))
     return listing["dir"], {name: tuple(info) for name, info in listing["files"].items()}
 
 
@@ -655,7 +655,7 @@ def _stream_download(conn: Connection, remote_root: str, names: list[str], files
     """Fetch ``names`` in one remote process writing them back to back; each verified and renamed."""
     chan = conn.transport.open_session(timeout=max(0.1, deadline - time.monotonic()))
     try:
-        chan.exec_command(remote.command("send"))
+        chan.exec_command(host_program("send"))
         chan.sendall(json.dumps({"root": remote_root, "names": names}).encode())
         chan.shutdown_write()
         reader = chan.makefile("rb")
