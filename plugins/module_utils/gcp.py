@@ -152,7 +152,8 @@ def explain(exc, action):
         cause = exc.cause if exc.cause is not None else exc
         text = "%s failed after all retries: %s" % (action, explain(cause, action))
     elif isinstance(exc, api_exceptions.GoogleAPICallError):
-        message = getattr(exc, "message", None) or str(exc)
+        details = [e.get("message") for e in (getattr(exc, "errors", None) or []) if isinstance(e, dict)]
+        message = (details and details[0]) or getattr(exc, "message", None) or str(exc)
         code = getattr(exc, "code", None)
         reasons = ", ".join(_reasons(exc))
         text = "%s failed: HTTP %s%s: %s" % (action, int(code) if code else "?", " " + reasons if reasons else "", message)

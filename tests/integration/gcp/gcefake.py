@@ -23,6 +23,8 @@ from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 BASE = "https://www.googleapis.com/compute/v1"
+PROJECT = "flaskfleet-test"
+ZONE = "europe-west1-b"
 ZONES = ("europe-west1-b", "europe-west1-c", "us-central1-a")
 IMAGES = {
     # project -> {image name: family}
