@@ -65,9 +65,10 @@ def test_check_mode_and_diff_change_nothing(play, gce, name):
     assert set(gce.methods()) == {"instances.list", "firewalls.get"}
 
     play([host_task(name, count=2)])
+    oldest = min(gce.instances(name), key=lambda d: (d["creationTimestamp"], d["name"]))
     gce.reset()
     proc, [result] = play([host_task(name, count=1)], check=True, diff=True)
-    assert result["changed"] is True and result["deleted"] == [f"{name}-1"]
+    assert result["changed"] is True and result["deleted"] == [oldest["name"]]
     assert result["diff"]["after"]["count"] == 1
     assert gce.mutating() == [] and len(gce.instances(name)) == 2
     play([host_task(name, state="absent")])
