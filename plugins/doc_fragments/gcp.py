@@ -45,10 +45,16 @@ options:
         C(http://127.0.0.1:8080) (the scheme is kept; without one HTTPS is used).
       - If not set, E(GCP_API_ENDPOINT) is used.
     type: str
+  retry_timeout:
+    description:
+      - Seconds one API call may spend retrying HTTP 429 and 5xx answers (exponential backoff from 0.25 to 8 seconds).
+      - If not set, E(GCP_RETRY_TIMEOUT) is used.
+    type: int
+    default: 120
 requirements:
   - google-cloud-compute
 notes:
-  - Every API call is retried with exponential backoff on HTTP 429 and 5xx answers (up to two minutes);
+  - Every API call is retried with exponential backoff on HTTP 429 and 5xx answers (see O(retry_timeout));
     other errors fail at once.
   - Every error is reported as one line that names the failed action, the HTTP status and reason, and
     what to change (unknown zone, bad image, quota, missing credentials, unreachable endpoint).

@@ -65,6 +65,7 @@ GCP_COMMON_ARGUMENT_SPEC = dict(
         fallback=(env_fallback, ["GCP_SERVICE_ACCOUNT_CONTENTS"]),
     ),
     api_endpoint=dict(type="str", fallback=(env_fallback, ["GCP_API_ENDPOINT"])),
+    retry_timeout=dict(type="int", default=RETRY_DEADLINE, fallback=(env_fallback, ["GCP_RETRY_TIMEOUT"])),
 )
 
 CREDENTIAL_HINT = (
@@ -295,6 +296,7 @@ class ComputeClients:
         self.params = params
         self.credentials, own_project = load_credentials(params)
         self.project = params.get("project") or own_project
+        self.retry = retry_policy(int(params.get("retry_timeout") or RETRY_DEADLINE))
         if not self.project:
             raise GCPError("no Google Cloud project given: set project (or GCP_PROJECT/GOOGLE_CLOUD_PROJECT)")
         self._clients = {}
@@ -358,9 +360,9 @@ def wait_operation(clients, operation, deadline, action):
         request = {"project": clients.project, "operation": operation.name}
         if zone:
             request["zone"] = zone
-            operation = _wait(clients.get("zone_operations"), request, action)
+            operation = _wait(clients.get("zone_operations"), request, clients.retry, action)
         else:
-            operation = _wait(clients.get("global_operations"), request, action)
+            operation = _wait(clients.get("global_operations"), request, clients.retry, action)
         if not operation_done(operation):
             # NOTE: an API that answers ``wait`` at once (not long-polling) must not be hammered.
             time.sleep(delay)
@@ -369,10 +371,10 @@ def wait_operation(clients, operation, deadline, action):
     return operation
 
 
-def _wait(client, request, action):
+def _wait(client, request, retry, action):
     @gcp_error_handler("wait to %s" % action)
     def call():
-        return client.wait(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT + 120)
+        return client.wait(request=request, retry=retry, timeout=REQUEST_TIMEOUT + 120)
 
     return call()
 
@@ -456,7 +458,7 @@ def list_zone_instances(clients, zone, labels, action="list GCE instances"):
     @gcp_error_handler(action)
     def call():
         request = {"project": clients.project, "zone": zone, "filter": label_filter(labels), "max_results": 500}
-        pager = clients.get("instances").list(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+        pager = clients.get("instances").list(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
         return list(pager)
 
     return call()
@@ -469,7 +471,7 @@ def list_all_instances(clients, labels, action="list GCE instances"):
     def call():
         request = {"project": clients.project, "filter": label_filter(labels), "max_results": 500}
         pager = clients.get("instances").aggregated_list(
-            request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT
+            request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT
         )
         found = []
         for scope, scoped in pager:

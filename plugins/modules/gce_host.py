@@ -277,7 +277,6 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.gcp import (
     is_not_found,
     label_value,
     list_zone_instances,
-    retry_policy,
     summarize_instance,
     wait_operation,
 )
@@ -426,10 +425,10 @@ def find_image(clients, image):
     try:
         if family:
             found = images.get_from_family(
-                request=dict(request, family=name), retry=retry_policy(), timeout=REQUEST_TIMEOUT
+                request=dict(request, family=name), retry=clients.retry, timeout=REQUEST_TIMEOUT
             )
         else:
-            found = images.get(request=dict(request, image=name), retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+            found = images.get(request=dict(request, image=name), retry=clients.retry, timeout=REQUEST_TIMEOUT)
     except Exception as e:
         if is_not_found(e):
             raise GCPError(
@@ -442,7 +441,7 @@ def find_image(clients, image):
 @gcp_error_handler("create the instances")
 def bulk_insert(clients, request):
     """Create all new instances with ONE call; returns the zone operation."""
-    return clients.get("instances").bulk_insert_unary(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+    return clients.get("instances").bulk_insert_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
 @gcp_error_handler("delete an instance")
@@ -450,7 +449,7 @@ def delete_instance(clients, zone, name):
     """Delete one instance; ``None`` when it is already gone."""
     try:
         request = {"project": clients.project, "zone": zone, "instance": name}
-        return clients.get("instances").delete_unary(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+        return clients.get("instances").delete_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
     except Exception as e:
         if is_not_found(e):
             return None
@@ -462,7 +461,7 @@ def get_firewall(clients, name):
     """The firewall rule ``name`` or ``None``."""
     try:
         request = {"project": clients.project, "firewall": name}
-        return clients.get("firewalls").get(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+        return clients.get("firewalls").get(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
     except Exception as e:
         if is_not_found(e):
             return None
@@ -475,16 +474,16 @@ def put_firewall(clients, current, body):
     firewalls = clients.get("firewalls")
     if current is None:
         request = {"project": clients.project, "firewall_resource": body}
-        return firewalls.insert_unary(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+        return firewalls.insert_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
     request = {"project": clients.project, "firewall": body["name"], "firewall_resource": body}
-    return firewalls.patch_unary(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+    return firewalls.patch_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
 @gcp_error_handler("delete the firewall rule")
 def delete_firewall(clients, name):
     """Delete the rule; returns the global operation."""
     request = {"project": clients.project, "firewall": name}
-    return clients.get("firewalls").delete_unary(request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT)
+    return clients.get("firewalls").delete_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
 @gcp_error_handler("read the host keys")
@@ -493,7 +492,7 @@ def host_keys(clients, zone, name):
     request = {"project": clients.project, "zone": zone, "instance": name, "query_path": "hostkeys/"}
     try:
         found = clients.get("instances").get_guest_attributes(
-            request=request, retry=retry_policy(), timeout=REQUEST_TIMEOUT
+            request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT
         )
     except Exception as e:
         if is_not_found(e):
