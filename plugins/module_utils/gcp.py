@@ -123,7 +123,9 @@ def _api_error_hint(exc, message):
     text = message.lower()
     reasons = [r.lower() for r in _reasons(exc)]
     if "quotaexceeded" in reasons or "quota_exceeded" in reasons or "quota" in text:
-        return "a project quota was reached: lower count, use a smaller machine_type or another region, or raise the quota"
+        return (
+            "a project quota was reached: lower count, use a smaller machine_type or another region, or raise the quota"
+        )
     if isinstance(exc, api_exceptions.TooManyRequests) or "ratelimitexceeded" in reasons:
         return "Google Cloud kept throttling after all retries: retry later or run with fewer forks"
     if isinstance(exc, (api_exceptions.Unauthorized, api_exceptions.Forbidden)):
@@ -157,7 +159,12 @@ def explain(exc, action):
         message = (details and details[0]) or getattr(exc, "message", None) or str(exc)
         code = getattr(exc, "code", None)
         reasons = ", ".join(_reasons(exc))
-        text = "%s failed: HTTP %s%s: %s" % (action, int(code) if code else "?", " " + reasons if reasons else "", message)
+        text = "%s failed: HTTP %s%s: %s" % (
+            action,
+            int(code) if code else "?",
+            " " + reasons if reasons else "",
+            message,
+        )
         hint = _api_error_hint(exc, message)
         if hint:
             text = "%s (%s)" % (text, hint)
@@ -283,7 +290,7 @@ class ComputeClients:
     the project to work in (option, environment, then the credentials' own project).
     """
 
-    CLASSES = {
+    CLASSES = {  # noqa: RUF012 (read-only table)
         "instances": "InstancesClient",
         "zone_operations": "ZoneOperationsClient",
         "global_operations": "GlobalOperationsClient",
@@ -304,7 +311,9 @@ class ComputeClients:
     def get(self, name):
         """A cached client by short name (see ``CLASSES``)."""
         if name not in self._clients:
-            options = ClientOptions(api_endpoint=self.params["api_endpoint"]) if self.params.get("api_endpoint") else None
+            options = (
+                ClientOptions(api_endpoint=self.params["api_endpoint"]) if self.params.get("api_endpoint") else None
+            )
             cls = getattr(compute_v1, self.CLASSES[name])
             try:
                 self._clients[name] = cls(credentials=self.credentials, transport="rest", client_options=options)
@@ -470,9 +479,7 @@ def list_all_instances(clients, labels, action="list GCE instances"):
     @gcp_error_handler(action)
     def call():
         request = {"project": clients.project, "filter": label_filter(labels), "max_results": 500}
-        pager = clients.get("instances").aggregated_list(
-            request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT
-        )
+        pager = clients.get("instances").aggregated_list(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
         found = []
         for scope, scoped in pager:
             found.extend((short_name(scope), instance) for instance in scoped.instances)

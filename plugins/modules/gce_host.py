@@ -113,7 +113,8 @@ options:
     default: default
   subnetwork:
     description:
-      - The subnetwork (C(regions/<region>/subnetworks/<name>) or URL). Defaults to the network's subnet in the zone's region.
+      - The subnetwork (C(regions/<region>/subnetworks/<name>) or URL).
+      - Defaults to the network's subnet in the zone's region.
     type: str
   public_ip:
     description:
@@ -122,12 +123,14 @@ options:
     default: false
   shielded_vm:
     description:
-      - Turn on secure boot, vTPM and integrity monitoring. The image must support Shielded VM (Google's public images do).
+      - Turn on secure boot, vTPM and integrity monitoring.
+      - The image must support Shielded VM (Google's public images do).
     type: bool
     default: true
   os_login:
     description:
-      - Log in with OS Login (IAM decides who may log in). Defaults to V(true) without O(ssh_public_key) and V(false) with one.
+      - Log in with OS Login (IAM decides who may log in).
+      - Defaults to V(true) without O(ssh_public_key) and V(false) with one.
     type: bool
   ssh_public_key:
     description:
@@ -282,7 +285,9 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.gcp import (
 )
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$")
-IMAGE_RE = re.compile(r"^(?:https://[^/]+/compute/v1/)?(?:projects/([^/]+)/global/images/)?(family/)?([a-z][-a-z0-9]*)$")
+IMAGE_RE = re.compile(
+    r"^(?:https://[^/]+/compute/v1/)?(?:projects/([^/]+)/global/images/)?(family/)?([a-z][-a-z0-9]*)$"
+)
 WORLD = ("0.0.0.0/0", "::/0")
 PARALLEL = 16
 
@@ -625,12 +630,16 @@ class GceHosts:
         delay = 1.0
         while pending:
             names = sorted(pending)
-            for name, keys in zip(names, in_parallel(lambda n: host_keys(self.clients, self.zone, n), names)):
+            for name, keys in zip(
+                names, in_parallel(lambda n: host_keys(self.clients, self.zone, n), names), strict=True
+            ):
                 pending[name]["host_keys"] = keys
                 if keys:
                     del pending[name]
             if pending and time.time() + delay > self.deadline:
-                self.module.warn("no host keys published yet by %s: record them out of band" % ", ".join(sorted(pending)))
+                self.module.warn(
+                    "no host keys published yet by %s: record them out of band" % ", ".join(sorted(pending))
+                )
                 return
             if pending:
                 time.sleep(delay)
@@ -689,7 +698,10 @@ def check_params(module):
         )
     for key, value in params["labels"].items():
         if not LABEL_KEY_RE.match(key) or not LABEL_VALUE_RE.match(str(value)):
-            module.fail_json(msg="label %s=%s is not a valid GCE label: keys [a-z][a-z0-9_-]{0,62}, values [a-z0-9_-]{0,63}" % (key, value))
+            module.fail_json(
+                msg="label %s=%s is not a valid GCE label: keys [a-z][a-z0-9_-]{0,62}, values [a-z0-9_-]{0,63}"
+                % (key, value)
+            )
     world = sorted(set(params["ssh_cidrs"]) & set(WORLD))
     if world and not params["allow_world_ssh"]:
         module.fail_json(

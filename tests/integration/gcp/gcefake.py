@@ -39,7 +39,13 @@ HOST_KEYS = {
 
 def error_body(code: int, message: str, reason: str, domain: str = "global") -> dict:
     """Google's JSON error document."""
-    return {"error": {"code": code, "message": message, "errors": [{"message": message, "domain": domain, "reason": reason}]}}
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "errors": [{"message": message, "domain": domain, "reason": reason}],
+        }
+    }
 
 
 THROTTLED = {
@@ -383,19 +389,25 @@ class GceFake:
     def wait_operation(self, project, zone, name, query, body):
         op = self.state.operations.get(name)
         if op is None or op.doc.get("zone", "").rsplit("/", 1)[-1] != zone:
-            return 404, error_body(404, f"The resource 'projects/{project}/zones/{zone}/operations/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/zones/{zone}/operations/{name}' was not found", "notFound"
+            )
         return 200, op.doc
 
     def wait_global(self, project, name, query, body):
         op = self.state.operations.get(name)
         if op is None or "zone" in op.doc:
-            return 404, error_body(404, f"The resource 'projects/{project}/global/operations/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/global/operations/{name}' was not found", "notFound"
+            )
         return 200, op.doc
 
     def get_firewall(self, project, name, query, body):
         doc = self.state.firewalls.get((project, name))
         if doc is None:
-            return 404, error_body(404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound"
+            )
         return 200, doc
 
     def _firewall_doc(self, project, body, old=None):
@@ -415,7 +427,9 @@ class GceFake:
     def insert_firewall(self, project, query, body):
         name = (body or {}).get("name", "")
         if (project, name) in self.state.firewalls:
-            return 409, error_body(409, f"The resource 'projects/{project}/global/firewalls/{name}' already exists", "alreadyExists")
+            return 409, error_body(
+                409, f"The resource 'projects/{project}/global/firewalls/{name}' already exists", "alreadyExists"
+            )
         doc = self._firewall_doc(project, body)
 
         def finish():
@@ -426,7 +440,9 @@ class GceFake:
     def patch_firewall(self, project, name, query, body):
         old = self.state.firewalls.get((project, name))
         if old is None:
-            return 404, error_body(404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound"
+            )
         doc = self._firewall_doc(project, {**(body or {}), "name": name}, old)
 
         def finish():
@@ -437,7 +453,9 @@ class GceFake:
     def delete_firewall(self, project, name, query, body):
         old = self.state.firewalls.get((project, name))
         if old is None:
-            return 404, error_body(404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/global/firewalls/{name}' was not found", "notFound"
+            )
 
         def finish():
             self.state.firewalls.pop((project, name), None)
@@ -469,7 +487,9 @@ class GceFake:
     def get_image(self, project, name, query, body):
         family = IMAGES.get(project, {}).get(name)
         if family is None:
-            return 404, error_body(404, f"The resource 'projects/{project}/global/images/{name}' was not found", "notFound")
+            return 404, error_body(
+                404, f"The resource 'projects/{project}/global/images/{name}' was not found", "notFound"
+            )
         return 200, self._image_doc(project, name, family)
 
     def image_from_family(self, project, family, query, body):

@@ -49,7 +49,9 @@ def inventory(tmp_path, env, config, *args):
 def test_gcp_hosts_with_contract_variables_and_groups(tmp_path, env, gce, hosts, name):
     """Every instance of the app is listed once with the same variables and groups as EC2/docker hosts."""
     config = {
-        "providers": [{"type": "gcp", "api_endpoint": gce.url, "projects": [PROJECT], "labels": {"flaskfleet-app": name}}],
+        "providers": [
+            {"type": "gcp", "api_endpoint": gce.url, "projects": [PROJECT], "labels": {"flaskfleet-app": name}}
+        ],
         "keyed_groups": [{"key": "gcp_zone", "prefix": "zone"}],
     }
     gce.reset()
