@@ -121,7 +121,7 @@ def unique_names(summaries: list) -> list:
     shared = set(n for n in names if names.count(n) > 1)
     names = ["%s_%s" % (s["name"], s["zone"]) if s["name"] in shared else s["name"] for s in summaries]
     shared = set(n for n in names if names.count(n) > 1)
-    return ["%s_%s" % (n, s["id"]) if n in shared else n for n, s in zip(names, summaries, strict=True)]
+    return ["%s_%s" % (n, summaries[i]["id"]) if n in shared else n for i, n in enumerate(names)]
 
 
 def list_gcp_hosts(options: dict) -> list:

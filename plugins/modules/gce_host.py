@@ -630,9 +630,8 @@ class GceHosts:
         delay = 1.0
         while pending:
             names = sorted(pending)
-            for name, keys in zip(
-                names, in_parallel(lambda n: host_keys(self.clients, self.zone, n), names), strict=True
-            ):
+            found = in_parallel(lambda n: host_keys(self.clients, self.zone, n), names)
+            for name, keys in ((names[i], found[i]) for i in range(len(names))):
                 pending[name]["host_keys"] = keys
                 if keys:
                     del pending[name]
