@@ -252,6 +252,12 @@ deleted:
   type: list
   elements: str
   sample: [hello-web-1]
+deleted_instances:
+  description: The instances deleted (or, in check mode, that would be), described like O(instances) before deletion.
+  returned: always
+  type: list
+  elements: dict
+  sample: []
 firewall:
   description: What happened to the SSH firewall rule, V(created), V(updated), V(deleted) or V(unchanged).
   returned: always
@@ -531,7 +537,9 @@ class GceHosts:
         self.clients = module.clients
         self.zone = self.params["zone"]
         self.deadline = time.time() + self.params["wait_timeout"]
-        self.result = dict(changed=False, created=[], deleted=[], firewall="unchanged", instances=[])
+        self.result = dict(
+            changed=False, created=[], deleted=[], deleted_instances=[], firewall="unchanged", instances=[]
+        )
 
     def current(self):
         """Our instances in the zone (one paginated list); without ``app`` hosts of an app are not ours."""
@@ -548,6 +556,7 @@ class GceHosts:
         current_rule = get_firewall(self.clients, firewall_name(self.params))
         firewall = self.plan_firewall(current_rule, rule)
         kept = [i for i in instances if i.name not in delete]
+        self.result["deleted_instances"] = [summarize_instance(i) for i in instances if i.name in delete]
         self.result["diff"] = self.diff(instances, names, delete, firewall)
         self.result["changed"] = bool(create or delete or firewall != "unchanged")
         if self.module.check_mode:
