@@ -10,7 +10,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 module: gce_host
 short_description: An exact number of Compute Engine hosts, identified by labels, with secure defaults
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Ensures that exactly O(count) Compute Engine instances in O(zone) carry the identity labels of
     O(name), O(group) and O(app) (C(flaskfleet-name), C(flaskfleet-group), C(flaskfleet-app),
@@ -253,7 +253,7 @@ deleted:
   elements: str
   sample: [hello-web-1]
 deleted_instances:
-  description: The instances deleted (or, in check mode, that would be), described like O(instances) before deletion.
+  description: The instances deleted (or, in check mode, that would be), described like RV(instances) before deletion.
   returned: always
   type: list
   elements: dict
