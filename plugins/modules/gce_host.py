@@ -569,7 +569,7 @@ class GceHosts:
             self.apply_firewall(current_rule, rule, firewall)
         if names:
             self.create(names)
-            kept = self.current() if self.params["wait"] else kept
+            kept = self.current()
         self.result["instances"] = [summarize_instance(i) for i in kept]
         if self.params["read_host_keys"] and self.params["state"] != "absent":
             self.add_host_keys(self.result["instances"])
