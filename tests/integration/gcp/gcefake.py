@@ -56,13 +56,19 @@ THROTTLED = {
 
 @dataclass
 class Fault:
-    """Answer calls of ``method`` (any when None) with an HTTP error, ``times`` times (None: always)."""
+    """Answer calls of ``method`` (any when None) with an HTTP error, ``times`` times (None: always).
+
+    With ``operation_error`` (a GCE error code such as ``QUOTA_EXCEEDED``) the call is accepted
+    instead (200 and a RUNNING operation) and its operation ends DONE with that error, having
+    changed nothing: how Compute Engine reports most failures of a long-running call.
+    """
 
     status: int
     method: str | None = None
     times: int | None = None
     message: str | None = None
     reason: str | None = None
+    operation_error: str | None = None
 
     def take(self, method: str) -> bool:
         if self.method not in (None, method) or self.times == 0:
@@ -173,6 +179,16 @@ class GceFake:
         self.state.operations[name] = Operation(doc, effect, self.seq)
         return doc
 
+    def _failed_operation(self, project: str, args: tuple, method: str, fault: Fault) -> dict:
+        """A RUNNING operation for ``method`` that will end DONE with ``fault``'s error and no effect."""
+        zone = args[0] if args and args[0] in ZONES else None
+        doc = self._operation(project, zone, method.split(".")[-1], f"{BASE}/projects/{project}")
+        error = {"code": fault.operation_error, "message": fault.message or "injected operation error"}
+        self.state.operations[doc["name"]].effect = lambda: doc.update(
+            error={"errors": [error]}, httpErrorStatusCode=fault.status, httpErrorMessage="FORBIDDEN"
+        )
+        return doc
+
     def _advance(self) -> None:
         """Time passes: operations started by earlier requests finish now."""
         for op in self.state.operations.values():
@@ -243,10 +259,12 @@ class GceFake:
         with self.lock:
             self.seq += 1
             self.calls.append(Call(method, path, query, body))
+            self._advance()
             for fault in self.faults:
                 if fault.take(method):
+                    if fault.operation_error:
+                        return 200, self._failed_operation(project, args, method, fault)
                     return fault.status, fault.body()
-            self._advance()
             if handler is None:
                 return 404, error_body(404, f"The requested URL {path} was not found on this server.", "notFound")
             return handler(project, *args, query=query, body=body)

@@ -68,6 +68,18 @@ def test_quota_exceeded(play, gce, name):
     assert gce.instances(name) == [] and result["created"] == []
 
 
+def test_quota_exceeded_in_the_operation(play, gce, name):
+    """bulkInsert accepted, then its operation ends with QUOTA_EXCEEDED: one line, nothing created."""
+    message = "Quota 'IN_USE_ADDRESSES' exceeded.  Limit: 4.0 in region europe-west1."
+    fault = Fault(403, "instances.bulkInsert", message=message, operation_error="QUOTA_EXCEEDED")
+    gce.reset(fault)
+    proc, [result] = play([host(name, count=6)])
+    assert_one_line_failure(proc, result, "create the instances failed: QUOTA_EXCEEDED", "IN_USE_ADDRESSES")
+    assert "raise the quota" in result["msg"]
+    assert gce.instances(name) == [] and result["created"] == []
+    assert gce.count("zoneOperations.wait") >= 1
+
+
 def test_missing_credentials(play, gce, name):
     """Application Default Credentials that are not there: one line saying how to provide them."""
     gce.reset()
