@@ -18,6 +18,8 @@ description:
     whatever its provider, so Ansible and flaskfleet's Fabric/Invoke tasks (which read this inventory) always agree.
   - The provider V(docker) lists the local container hosts made by M(flaskfleet.cloud.docker_host), found by their
     C(flaskfleet.*) labels. The provider V(ec2) lists EC2 instances by tags.
+  - The provider V(gcp) lists Compute Engine instances by labels (C(flaskfleet-app), C(flaskfleet-group), ...,
+    see M(flaskfleet.cloud.gce_host)); its hosts get C(flaskfleet_provider=gcp) and C(gcp_*) variables.
   - Every host gets C(ansible_host), C(ansible_port), C(ansible_user), C(flaskfleet_provider), C(flaskfleet_app),
     C(flaskfleet_group), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) with strict host key checking
     against the project's known_hosts file; local hosts also get C(flaskfleet_published_ports) (container port to
@@ -32,6 +34,7 @@ extends_documentation_fragment:
 requirements:
   - docker >= 7.0 (the Docker SDK for Python) for the V(docker) provider
   - boto3 and botocore for the V(ec2) provider
+  - google-cloud-compute for the V(gcp) provider
 options:
   plugin:
     description: The name of this plugin; it must be V(flaskfleet.cloud.fleet).
@@ -50,7 +53,7 @@ options:
         description: The provider.
         type: str
         required: true
-        choices: [docker, ec2]
+        choices: [docker, ec2, gcp]
       app:
         description:
           - V(docker) only. List only hosts of this app (label C(flaskfleet.app)); all apps when not set.
@@ -62,7 +65,9 @@ options:
         elements: str
       labels:
         description:
-          - V(docker) only. More container labels the hosts must carry, as a mapping of label to value.
+          - V(docker) and V(gcp). More container labels (V(docker)) or GCE labels (V(gcp), for example
+            C(flaskfleet-app) with the value C(hello); GCE label keys are dashed, see M(flaskfleet.cloud.gce_host))
+            the hosts must carry, as a mapping of label to value.
         type: dict
       include_stopped:
         description:
@@ -144,6 +149,41 @@ options:
           - V(ec2) only. Attempts per API call with botocore's standard retry mode (backoff on throttling).
         type: int
         default: 10
+      projects:
+        description:
+          - V(gcp) only. The projects to list, one paginated C(aggregatedList) each (or one C(list) per zone of
+            O(providers[].zones)).
+          - Defaults to E(GCP_PROJECT), E(GOOGLE_CLOUD_PROJECT), then the project of the credentials.
+          - V(gcp) entries also read O(providers[].managed_only) (label C(flaskfleet-managed=true)),
+            O(providers[].use_private_ip), O(providers[].user) (default the C(flaskfleet-user) label) and
+            O(providers[].ssh_private_key_file). Only C(PROVISIONING), C(STAGING) and C(RUNNING) instances are listed.
+        type: list
+        elements: str
+      zones:
+        description:
+          - V(gcp) only. List only these zones (one C(instances.list) each) instead of all zones.
+        type: list
+        elements: str
+      api_endpoint:
+        description:
+          - V(gcp) only. Another Compute Engine endpoint (an emulator or local fake, with its scheme); defaults to
+            E(GCP_API_ENDPOINT).
+        type: str
+      auth_kind:
+        description:
+          - V(gcp) only. V(application) (Application Default Credentials), V(serviceaccount) or V(anonymous)
+            (only with O(providers[].api_endpoint)); defaults to E(GCP_AUTH_KIND), then V(serviceaccount) when a
+            key is given, else V(application).
+        type: str
+      service_account_file:
+        description:
+          - V(gcp) only. A service-account JSON key file; defaults to E(GCP_SERVICE_ACCOUNT_FILE) (ADC reads
+            E(GOOGLE_APPLICATION_CREDENTIALS)).
+        type: str
+      service_account_contents:
+        description:
+          - V(gcp) only. The service-account JSON key as a string (prefer the environment or a file).
+        type: str
   state_dir:
     description:
       - The project's state directory, holding the SSH key C(id_ed25519) and the C(known_hosts) file.
@@ -210,6 +250,17 @@ providers:
     regions: [eu-west-1]
     filters:
       tag:flaskfleet.app: hello
+
+---
+# Local hosts and Compute Engine instances of one app
+plugin: flaskfleet.cloud.fleet
+providers:
+  - type: docker
+    app: hello
+  - type: gcp
+    projects: [my-project-123]
+    labels:
+      flaskfleet-app: hello
 """
 
 import importlib
@@ -220,7 +271,7 @@ import shlex
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 
-PROVIDER_TYPES = ("docker", "ec2")
+PROVIDER_TYPES = ("docker", "ec2", "gcp")
 PROVIDER_PACKAGE = "ansible_collections.flaskfleet.cloud.plugins.module_utils"
 STATE_DIR_NAME = ".flaskfleet"
 

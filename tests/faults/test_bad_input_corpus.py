@@ -580,8 +580,8 @@ CASES: list[Case] = [
     role(
         "provision-bad-provider",
         "provision",
-        {"provision_provider": "gcp"},
-        "value of provision_provider must be one of: docker, ec2, got: gcp",
+        {"provision_provider": "openstack"},
+        "value of provision_provider must be one of: docker, ec2, gcp, got: openstack",
     ),
     role(
         "provision-host-no-name",
@@ -592,8 +592,8 @@ CASES: list[Case] = [
     # ---- fleet inventory plugin configs
     inventory(
         "inventory-bad-provider",
-        "plugin: flaskfleet.cloud.fleet\nproviders:\n  - type: gcp\n",
-        "providers[0]: each provider needs a type, one of docker, ec2 (got {'type': 'gcp'})",
+        "plugin: flaskfleet.cloud.fleet\nproviders:\n  - type: openstack\n",
+        "providers[0]: each provider needs a type, one of docker, ec2, gcp (got {'type': 'openstack'})",
     ),
     inventory(
         "inventory-provider-not-mapping",
