@@ -74,11 +74,11 @@ def ansible_playbook() -> str:
 
 
 def _reason(event_data: dict[str, Any]) -> str:
-    """The one-line reason of a failed or unreachable task result."""
+    """The reason of a failed or unreachable task result, on one line (at most 300 characters)."""
     res = event_data.get("res") or {}
     message = res.get("msg") or res.get("stderr") or res.get("reason") or "failed"
-    first = str(message).strip().splitlines()[0] if str(message).strip() else "failed"
-    return f"{event_data.get('task', '?')}: {first}"
+    text = " ".join(str(message).split()) or "failed"
+    return f"{event_data.get('task', '?')}: {text if len(text) <= 300 else text[:297] + '...'}"
 
 
 def summarize(events: Iterable[dict[str, Any]]) -> tuple[list[HostSummary], dict[str, Any]]:

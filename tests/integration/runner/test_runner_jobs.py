@@ -102,9 +102,11 @@ def world(tmp_path_factory, collections_path):
         inventory = path / "inventory" / "fleet.fleet.yml"
         inventory.write_text(inventory.read_text().replace("app: hello", f"app: {APP}"))
         extravars = yaml.safe_load((path / "env" / "extravars").read_text())
-        web = {"name": "web", "group": "web", "count": 2, "published_ports": [80]}
+        web = {"name": f"{APP}-web", "group": "web", "count": 2, "published_ports": [80]}
         public_key = key.with_suffix(".pub").read_text().strip()
-        extravars.update(provision_app=APP, flask_app_name=APP, provision_hosts=[web], provision_ssh_public_key=public_key)
+        extravars.update(
+            provision_app=APP, flask_app_name=APP, provision_hosts=[web], provision_ssh_public_key=public_key
+        )
         (path / "env" / "extravars").write_text(yaml.safe_dump(extravars))
         (path / "env" / "ssh_key").write_text(key.read_text())
         return path
