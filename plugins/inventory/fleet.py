@@ -21,8 +21,8 @@ description:
   - Every host gets C(ansible_host), C(ansible_port), C(ansible_user), C(flaskfleet_provider), C(flaskfleet_app),
     C(flaskfleet_group), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) with strict host key checking
     against the project's known_hosts file, and C(ansible_ssh_host_key_checking=true) so an environment that turns
-    host key checking off (ansible-runner and AWX do by default) cannot; local hosts also get C(flaskfleet_published_ports) (container port to
-    port on C(127.0.0.1), for example C(80) to C(32771)).
+    host key checking off (ansible-runner and AWX do by default) cannot; local hosts also get
+    C(flaskfleet_published_ports) (container port to port on C(127.0.0.1), for example C(80) to C(32771)).
   - Every host is put into the group named by its C(flaskfleet_group) (for example C(web)) and into C(app_<app>);
     characters other than letters, digits and C(_) become C(_) (app C(hello-world) gives C(app_hello_world)).
     O(keyed_groups), O(groups) and O(compose) add more.

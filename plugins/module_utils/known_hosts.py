@@ -50,10 +50,8 @@ def check_content(content):
 def _private_dir():
     """``$TMPDIR/flaskfleet-known-hosts-<uid>``, made 0700 and checked to be ours (no one else's files)."""
     path = os.path.join(tempfile.gettempdir(), "%s%d" % (DIR_PREFIX, os.getuid()))
-    try:
+    if not os.path.lexists(path):
         os.mkdir(path, 0o700)
-    except FileExistsError:
-        pass
     info = os.lstat(path)
     if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid() or info.st_mode & 0o022:
         raise ValueError("%s is not a private directory of this user; remove it" % path)
