@@ -189,12 +189,16 @@ def test_jobs_from_fresh_data_dirs(world, figure):
 
     # 3. Data dir C, fresh, with a host key that is not theirs: refused, nothing runs on the hosts.
     c = world.data_dir("c")
+    # ansible-runner's own default (ANSIBLE_HOST_KEY_CHECKING=False) applies: the inventory's
+    # per-host ansible_ssh_host_key_checking must keep the check on.
+    (c / "env" / "envvars").write_text("ANSIBLE_NOCOLOR: '1'\n")
     other = subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(c / "other")], check=True)
     assert other.returncode == 0
     wrong_key = " ".join((c / "other.pub").read_text().split()[:2])
     wrong = "\n".join(f"[127.0.0.1]:{port} {wrong_key}" for port in ssh_ports.values())
     refused = world.job(c, "rollback", known_hosts=wrong, **FAST)
     assert refused.result.status == "failed"
+    assert refused.result.config.env["ANSIBLE_HOST_KEY_CHECKING"] == "False"
     assert sorted(refused.stats["dark"]) == HOSTS
     assert refused.count("runner_on_ok") == 0
     unreachable = [e["event_data"]["res"]["msg"] for e in refused.events if e["event"] == "runner_on_unreachable"]
