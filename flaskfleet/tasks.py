@@ -16,11 +16,9 @@ import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
-import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +26,7 @@ import yaml
 from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import output
+from flaskfleet import playbook as playbooks
 from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
 from flaskfleet.fleet import Fleet, failed
 from flaskfleet.inventory import Host, Inventory, InventoryError
@@ -180,28 +179,6 @@ def _app_name_guess(s: Settings, hosts: Sequence[Host]) -> str:
     raise Exit("flaskfleet: cannot tell the app name; pass --app-name NAME or set flaskfleet.app_name")
 
 
-def ansible_playbook() -> str:
-    """``ansible-playbook`` next to our interpreter (the venv) or on PATH."""
-    beside = Path(sys.executable).parent / "ansible-playbook"
-    found = str(beside) if beside.exists() else shutil.which("ansible-playbook")
-    if not found:
-        raise Exit("flaskfleet: ansible-playbook not found; install ansible-core in this environment")
-    return found
-
-
-@contextlib.contextmanager
-def vars_file(data: dict[str, Any]) -> Iterator[str]:
-    """A 0600 temporary YAML vars file for ``-e @file``, removed afterwards (it may hold secrets)."""
-    fd, path = tempfile.mkstemp(prefix="flaskfleet-vars-", suffix=".yml")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            yaml.safe_dump(data, handle)
-        yield path
-    finally:
-        Path(path).unlink(missing_ok=True)
-
-
 def describe_vars(data: dict[str, Any], secret_keys: Sequence[str] = ("flask_app_env",)) -> str:
     """``key=value`` pairs for the log line, secret values replaced by their count."""
     shown = []
@@ -214,15 +191,19 @@ def describe_vars(data: dict[str, Any], secret_keys: Sequence[str] = ("flask_app
 
 
 def play(s: Settings, playbook: str, extra: dict[str, Any], verbose: int = 0) -> None:
-    """Run ``ansible-playbook flaskfleet.cloud.PLAYBOOK`` with vars from a 0600 file; ``Exit`` on failure."""
-    with vars_file(extra) as path:
-        cmd = [ansible_playbook(), f"flaskfleet.cloud.{playbook}", "-i", s.inventory, "-e", f"@{path}"]
-        cmd += ["-" + "v" * min(verbose, 4)] if verbose else []
-        output.console(stderr=True).print(f"flaskfleet: ansible-playbook flaskfleet.cloud.{playbook} "
-                                          f"-i {s.inventory} ({output.escape(describe_vars(extra))})")  # fmt: skip
-        code = subprocess.run(cmd, check=False).returncode
-    if code != 0:
-        raise Exit(f"flaskfleet: playbook flaskfleet.cloud.{playbook} failed (exit {code}); see its output above", code)
+    """Run ``flaskfleet.cloud.PLAYBOOK`` through ansible-runner (:mod:`flaskfleet.playbook`); ``Exit`` on failure."""
+    output.console(stderr=True).print(f"flaskfleet: ansible-playbook flaskfleet.cloud.{playbook} "
+                                      f"-i {s.inventory} ({output.escape(describe_vars(extra))})")  # fmt: skip
+    secrets = [str(value) for value in (extra.get("flask_app_env") or {}).values()]
+    try:
+        result = playbooks.run(playbook, s.inventory, extra, verbose, secrets)
+    except playbooks.PlaybookError as exc:
+        raise Exit(f"flaskfleet: {exc}") from None
+    output.console().print(playbooks.summary_table(result, secrets))
+    if not result.ok:
+        where = "the table above" if result.hosts else "its output above"
+        raise Exit(f"flaskfleet: playbook flaskfleet.cloud.{playbook} failed (exit {result.rc}); see {where}",
+                   result.rc or 1)  # fmt: skip
 
 
 def parse_pairs(pairs: Sequence[str], what: str) -> dict[str, str]:

@@ -22,8 +22,9 @@ description:
     see M(flaskfleet.cloud.gce_host)); its hosts get C(flaskfleet_provider=gcp) and C(gcp_*) variables.
   - Every host gets C(ansible_host), C(ansible_port), C(ansible_user), C(flaskfleet_provider), C(flaskfleet_app),
     C(flaskfleet_group), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) with strict host key checking
-    against the project's known_hosts file; local hosts also get C(flaskfleet_published_ports) (container port to
-    port on C(127.0.0.1), for example C(80) to C(32771)).
+    against the project's known_hosts file, and C(ansible_ssh_host_key_checking=true) so an environment that turns
+    host key checking off (ansible-runner and AWX do by default) cannot; local hosts also get
+    C(flaskfleet_published_ports) (container port to port on C(127.0.0.1), for example C(80) to C(32771)).
   - Every host is put into the group named by its C(flaskfleet_group) (for example C(web)) and into C(app_<app>);
     characters other than letters, digits and C(_) become C(_) (app C(hello-world) gives C(app_hello_world)).
     O(keyed_groups), O(groups) and O(compose) add more.
@@ -196,14 +197,31 @@ options:
   ssh_private_key_file:
     description:
       - The SSH private key the hosts are reached with (C(ansible_ssh_private_key_file)).
-      - Defaults to C(id_ed25519) in the state directory (see O(state_dir)).
+      - Defaults to C(id_ed25519) in the state directory (see O(state_dir)) when that file exists. When it does not
+        (a job in a fresh AWX or ansible-runner directory), no key file is set and the connection uses the machine
+        credential's key (ssh-agent) or C(ansible_ssh_private_key_file) given as a variable.
     type: str
+    env:
+      - name: FLASKFLEET_SSH_PRIVATE_KEY_FILE
   known_hosts_file:
     description:
       - The known_hosts file host keys are strictly checked against (in C(ansible_ssh_common_args)).
       - Defaults to C(known_hosts) in the state directory (see O(state_dir)); the C(flaskfleet.cloud.provision)
         role records the host keys there.
+      - An AWX custom credential with a C(file) injector sets E(FLASKFLEET_KNOWN_HOSTS_FILE) (see the awx docs page).
     type: str
+    env:
+      - name: FLASKFLEET_KNOWN_HOSTS_FILE
+  known_hosts:
+    description:
+      - The known_hosts content itself (lines C(host keytype base64key)), for a controller without the project's
+        state directory, for example a job in an execution environment; wins over O(known_hosts_file).
+      - The content is written to a file only the current user can write, named after its digest, in the temporary
+        directory, and the hosts are strictly checked against that file.
+      - Content that is not known_hosts lines is refused with the number of the first bad line.
+    type: str
+    env:
+      - name: FLASKFLEET_KNOWN_HOSTS
 notes:
   - Host keys are checked strictly (C(StrictHostKeyChecking=yes)); a host whose key was not recorded by the
     C(flaskfleet.cloud.provision) role is refused, as is a host whose key changed.
@@ -270,6 +288,7 @@ import shlex
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import known_hosts
 
 PROVIDER_TYPES = ("docker", "ec2", "gcp")
 PROVIDER_PACKAGE = "ansible_collections.flaskfleet.cloud.plugins.module_utils"
@@ -396,14 +415,33 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _common_vars(self) -> dict:
         """Connection variables every host shares: the key, strict checking against our known_hosts."""
         state_dir = self._state_dir()
-        key_file = self.get_option("ssh_private_key_file") or os.path.join(state_dir, "id_ed25519")
-        known_hosts = self.get_option("known_hosts_file") or os.path.join(state_dir, "known_hosts")
-        known_hosts = os.path.join(self._config_dir, os.path.expanduser(known_hosts))
-        return {
-            "ansible_ssh_private_key_file": os.path.join(self._config_dir, os.path.expanduser(key_file)),
+        common = {
             "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes"
-            % shlex.quote(known_hosts),
+            % shlex.quote(self._known_hosts_path(state_dir)),
+            # NOTE: ansible-runner (and so AWX) exports ANSIBLE_HOST_KEY_CHECKING=False unless told
+            # otherwise; ansible then passes StrictHostKeyChecking=no *before* the common args, and
+            # ssh keeps the first value. A host variable wins over that environment variable.
+            "ansible_ssh_host_key_checking": True,
         }
+        configured_key = self.get_option("ssh_private_key_file")
+        key_file = os.path.join(self._config_dir, os.path.expanduser(configured_key or "")) if configured_key else None
+        default_key = os.path.join(state_dir, "id_ed25519")
+        # NOTE: without a state directory (a fresh AWX/runner job) the key comes from the machine
+        # credential (ssh-agent): naming a missing default file would only add a warning per host.
+        if key_file or os.path.exists(default_key):
+            common["ansible_ssh_private_key_file"] = key_file or default_key
+        return common
+
+    def _known_hosts_path(self, state_dir: str) -> str:
+        """The known_hosts file to check against: from O(known_hosts) content, O(known_hosts_file), the state dir."""
+        content = self.get_option("known_hosts")
+        if content:
+            try:
+                return known_hosts.write_content_file(content)
+            except ValueError as exc:
+                raise AnsibleError("fleet inventory: known_hosts content (FLASKFLEET_KNOWN_HOSTS): %s" % exc) from None
+        path = self.get_option("known_hosts_file") or os.path.join(state_dir, "known_hosts")
+        return os.path.join(self._config_dir, os.path.expanduser(path))
 
     def _populate(self, hosts: list) -> None:
         """Add hosts with their variables, the group and app groups, then the constructed features."""

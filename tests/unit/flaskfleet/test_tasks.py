@@ -194,16 +194,6 @@ def test_bad_input_gives_one_line_and_exit_1(corpus, name):
 
 
 # -- helpers behind deploy and status -----------------------------------------------------------
-def test_vars_file_is_private_and_removed_even_on_failure():
-    from flaskfleet.tasks import vars_file
-
-    with pytest.raises(RuntimeError), vars_file({"flask_app_env": {"SECRET_KEY": "hunter22"}}) as path:
-        assert os.stat(path).st_mode & 0o777 == 0o600
-        assert yaml.safe_load(Path(path).read_text()) == {"flask_app_env": {"SECRET_KEY": "hunter22"}}
-        raise RuntimeError("playbook interrupted")
-    assert not Path(path).exists()
-
-
 def test_describe_vars_masks_the_app_env():
     from flaskfleet.tasks import describe_vars
 

@@ -67,6 +67,7 @@ def test_state_dir_is_the_nearest_flaskfleet_dir(tmp_path):
 def test_hosts_get_the_contract_vars_and_groups(tmp_path, monkeypatch):
     monkeypatch.delenv("FLASKFLEET_STATE_DIR", raising=False)
     (tmp_path / ".flaskfleet").mkdir()
+    (tmp_path / ".flaskfleet" / "id_ed25519").touch()
     hosts = [
         docker_host("web-1", 32768, published={"80": 32769}),
         docker_host("db-1", 32770, group="db", app="hello-world"),
@@ -80,6 +81,7 @@ def test_hosts_get_the_contract_vars_and_groups(tmp_path, monkeypatch):
         "ansible_user": "admin",
         "ansible_ssh_private_key_file": str(tmp_path / ".flaskfleet" / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
+        "ansible_ssh_host_key_checking": True,
         "flaskfleet_provider": "docker",
         "flaskfleet_app": "hello",
         "flaskfleet_group": "web",
@@ -95,6 +97,8 @@ def test_hosts_get_the_contract_vars_and_groups(tmp_path, monkeypatch):
 def test_state_dir_option_and_env(tmp_path, monkeypatch):
     hosts = [docker_host("web-1", 32768)]
     monkeypatch.setenv("FLASKFLEET_STATE_DIR", str(tmp_path / "elsewhere"))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "id_ed25519").touch()
     inventory = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
     assert hostvars(inventory, "web-1")["ansible_ssh_private_key_file"] == str(tmp_path / "elsewhere" / "id_ed25519")
     config = "plugin: flaskfleet.cloud.fleet\nstate_dir: ../state\n"
@@ -182,3 +186,76 @@ def test_duplicate_hosts_are_kept_once(tmp_path, monkeypatch):
     inventory = parse(tmp_path, config, monkeypatch, {"docker": lambda options: [docker_host("web-1", 32768)]})
     assert list(inventory.hosts) == ["web-1"]
     assert hostvars(inventory, "web-1")["ansible_port"] == 32768
+
+
+# -- state that travels (AWX / ansible-runner jobs without the project's .flaskfleet/) -------------
+KEY_LINE = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0wmN/Cr3JXqmLW7u+g9pTh+wyqDHpSQEIQczXkVx9q"
+
+
+def common_args_file(inventory, name="web-1") -> str:
+    """The UserKnownHostsFile the host is checked against."""
+    args = hostvars(inventory, name)["ansible_ssh_common_args"]
+    return args.split("UserKnownHostsFile=", 1)[1].split()[0]
+
+
+def test_without_a_key_file_no_key_var_is_set(tmp_path, monkeypatch):
+    """A fresh job: the key comes from the machine credential (ssh-agent), not a missing file."""
+    monkeypatch.delenv("FLASKFLEET_STATE_DIR", raising=False)
+    monkeypatch.delenv("FLASKFLEET_SSH_PRIVATE_KEY_FILE", raising=False)
+    hosts = [docker_host("web-1", 32768)]
+    inventory = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    got = hostvars(inventory, "web-1")
+    assert "ansible_ssh_private_key_file" not in got
+    assert got["ansible_ssh_host_key_checking"] is True
+    assert "StrictHostKeyChecking=yes" in got["ansible_ssh_common_args"]
+    # A key named explicitly is passed on, present or not (ssh then says what is wrong).
+    monkeypatch.setenv("FLASKFLEET_SSH_PRIVATE_KEY_FILE", str(tmp_path / "job" / "key"))
+    inventory = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    assert hostvars(inventory, "web-1")["ansible_ssh_private_key_file"] == str(tmp_path / "job" / "key")
+
+
+def test_known_hosts_content_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr("tempfile.tempdir", None)
+    content = "# recorded by provision\n[127.0.0.1]:32768 %s\n\n[127.0.0.1]:32770 %s\n" % (KEY_LINE, KEY_LINE)
+    monkeypatch.setenv("FLASKFLEET_KNOWN_HOSTS", content)
+    hosts = [docker_host("web-1", 32768)]
+    inventory = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    path = common_args_file(inventory)
+    assert path.startswith(str(tmp_path / "tmp" / "flaskfleet-known-hosts-"))
+    with open(path) as handle:
+        assert handle.read() == "[127.0.0.1]:32768 %s\n[127.0.0.1]:32770 %s\n" % (KEY_LINE, KEY_LINE)
+    # The same content gives the same file (a refresh_inventory in the same job).
+    again = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    assert common_args_file(again) == path
+    # Content wins over a file named in the config.
+    config = "plugin: flaskfleet.cloud.fleet\nknown_hosts_file: /elsewhere/known_hosts\n"
+    inventory = parse(tmp_path, config, monkeypatch, {"docker": lambda options: hosts})
+    assert common_args_file(inventory) == path
+
+
+def test_known_hosts_file_from_the_environment(tmp_path, monkeypatch):
+    monkeypatch.delenv("FLASKFLEET_KNOWN_HOSTS", raising=False)
+    monkeypatch.setenv("FLASKFLEET_KNOWN_HOSTS_FILE", str(tmp_path / "credential" / "known_hosts"))
+    hosts = [docker_host("web-1", 32768)]
+    inventory = parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    assert common_args_file(inventory) == str(tmp_path / "credential" / "known_hosts")
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("[127.0.0.1]:32768 %s\nnot a key line\n" % KEY_LINE, "line 2 is not a known_hosts entry"),
+        ("127.0.0.1 AAAAC3NzaC1lZDI1NTE5 ssh-ed25519\n", "line 1 is not a known_hosts entry"),
+        ("# only a comment\n", "it holds no host key"),
+    ],
+)
+def test_bad_known_hosts_content_is_one_line(tmp_path, monkeypatch, content, reason):
+    monkeypatch.setenv("FLASKFLEET_KNOWN_HOSTS", content)
+    hosts = [docker_host("web-1", 32768)]
+    with pytest.raises(AnsibleError) as error:
+        parse(tmp_path, "plugin: flaskfleet.cloud.fleet\n", monkeypatch, {"docker": lambda options: hosts})
+    message = str(error.value)
+    assert message.startswith("fleet inventory: known_hosts content (FLASKFLEET_KNOWN_HOSTS): " + reason)
+    assert "\n" not in message
