@@ -259,7 +259,7 @@ def test_switch_rollback_prune_and_remove(host):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"release_id": "latest", "state": "active"}, "invalid release_id 'latest': expected YYYYMMDDTHHMMSSZ"),
+        ({"release_id": "latest", "state": "active"}, "invalid release id 'latest': expected YYYYMMDDTHHMMSSZ"),
         ({"state": "active"}, "state is active but all of the following are missing: release_id"),
         ({"release_id": R1, "state": "staged"}, "release %s is not staged on this host yet: give artifact" % R1),
         ({"release_id": R1, "artifact": "/nonexistent/a.tar.gz"}, "artifact /nonexistent/a.tar.gz not found on"),
