@@ -480,7 +480,7 @@ def status_result(host: str, status: str, rest: str) -> HostResult:
         "health_path": data.get("health_path"),
         "releases": len(data.get("releases") or []),
         "healthy": bool(data.get("healthy")),
-        "base_dir": (data.get("layout") or {}).get("root"),
+        "root": (data.get("layout") or {}).get("root"),
         "reasons": data.get("reasons") or [],
     }
     error = None if detail["healthy"] else ("not deployed" if not release else "; ".join(detail["reasons"]))
