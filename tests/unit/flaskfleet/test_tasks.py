@@ -159,6 +159,11 @@ CASES = {
     "provision bad extra var": (["provision", "-n", "hello", "-x", "novalue"],
                                 "flaskfleet: extra var 'novalue' is not KEY=VALUE"),
     "broken inventory": (["hosts", "-i", "broken.yml"], "flaskfleet: cannot read inventory broken.yml: "),
+    "deploy lock wait words": (["deploy", "--lock-wait", "soon"],
+                               "flaskfleet: --lock-wait must be a whole number of seconds (0 or more), got 'soon'"),
+    "status app name with a dot": (["status", "-n", "my.app"],
+                                   "flaskfleet: invalid app name 'my.app': use a lowercase letter, then up to 31 "
+                                   "lowercase letters, digits, '-' or '_'"),
     "unknown flag": (["run", "id", "--bogus"], "No idea what '--bogus' is!"),
 }  # fmt: skip
 
