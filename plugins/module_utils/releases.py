@@ -1012,7 +1012,7 @@ def inspect_live(layout, health_path, health_status, timeout):
     if error:
         reasons.append(error)
     elif result["health"] != health_status:
-        reasons.append("%s answered HTTP %d, not %d" % (health_path, result["health"], health_status))
+        reasons.append("%s answered HTTP %s, not %s" % (health_path, result["health"], health_status))
     result.update(reasons=reasons, healthy=not reasons)
     return result
 

@@ -18,7 +18,7 @@ description:
     O(sha256). A mismatch removes the download and fails with one line; nothing else changes.
   - A file already in O(dest) with that checksum is not fetched again.
   - The C(flaskfleet.cloud.flask_app) role runs it once, on the controller
-    (C(delegate_to=localhost)), when C(flask_app_artifact_url) is set, before any host changes:
+    (C(delegate_to=localhost)), when C(flask_app_artifact_url) is set, before any host changes;
     hosts never need to reach the URL.
   - C(s3://) objects are read with boto3 through the collection's AWS client factory, so
     O(endpoint_url) (an S3-compatible server, moto) and the usual credentials apply.

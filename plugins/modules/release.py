@@ -37,7 +37,7 @@ description:
     its content, mode and owner, the O(unit) is active and enabled with no other instance running, and one request
     through O(health_socket) answers O(health_status)). A deploy uses it to skip every other step
     on hosts that are up to date, in one module run; RV(reasons) says why a host is not.
-  - O(state=inspected) without O(release_id) reports what the host serves now, for status reports:
+  - O(state=inspected) without O(release_id) reports what the host serves now (for status reports),
     the live release (RV(release_id)), the state of its unit (RV(unit_state)) and the HTTP status
     O(health_path) answers through its socket (RV(health)); RV(healthy) and RV(reasons) sum it up.
   - The names of the layout, the release's systemd unit and its socket follow one host contract
