@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from flaskfleet import __version__
+from flaskfleet import contract as host_contract
 
 __all__ = [
     "MANIFEST_NAME",
@@ -56,8 +57,11 @@ __all__ = [
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_FORMAT = 1
-#: ``YYYYMMDDTHHMMSSZ`` optionally followed by ``-<suffix>``; ids sort by time (architecture.md).
-RELEASE_ID_RE = re.compile(r"^(?P<stamp>\d{8}T\d{6}Z)(?:-(?P<suffix>[A-Za-z0-9][A-Za-z0-9._]{0,39}))?$")
+#: ``YYYYMMDDTHHMMSSZ`` optionally followed by ``-<suffix>``; ids sort by time: the host contract's rule.
+RELEASE_ID_RE = host_contract.RELEASE_ID_RE
+#: The WSGI server the release's unit runs; added to the wheelhouse when the app does not bring it.
+WSGI_SERVER = "gunicorn"
+WSGI_SERVER_PIN = "gunicorn==27.0.1"
 _SUFFIX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._]{0,39}$")
 _WSGI_RE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*(\(\))?$")
 #: Never copied into the build: VCS data, virtualenvs, caches, old build output.
@@ -139,11 +143,9 @@ def new_release_id(suffix: str | None = None, now: dt.datetime | None = None) ->
 
 def validate_release_id(release_id: str) -> str:
     """Return ``release_id`` if it has the contract's shape, else raise :class:`ArtifactError`."""
-    if not RELEASE_ID_RE.match(release_id or ""):
-        raise ArtifactError(
-            f"invalid release id {release_id!r}: expected YYYYMMDDTHHMMSSZ or YYYYMMDDTHHMMSSZ-<suffix>,"
-            " e.g. 20261129T101500Z-canary"
-        )
+    problem = host_contract.release_id_problem(release_id)
+    if problem:
+        raise ArtifactError(problem)
     return release_id
 
 
@@ -207,9 +209,20 @@ def inspect_app(app_dir: str | os.PathLike[str], app_name: str | None = None) ->
     """Find out what kind of app ``app_dir`` holds.
 
     :param app_dir: directory with a ``pyproject.toml`` or a ``requirements.txt``.
-    :param app_name: name to use instead of the one in ``pyproject.toml`` (or the directory name).
-    :raises ArtifactError: when there is no app there.
+    :param app_name: name to use instead of the one in ``pyproject.toml`` (or the directory name);
+        used exactly as given, never changed.
+    :raises ArtifactError: when there is no app there, or the app name breaks the host contract's rule.
     """
+    src = _inspect_app(app_dir, app_name)
+    problem = host_contract.app_name_problem(src.name)
+    if problem:
+        hint = "" if app_name else f" (derived from the project name {src.dist!r}): pass --app-name NAME"
+        raise ArtifactError(problem + hint)
+    return src
+
+
+def _inspect_app(app_dir: str | os.PathLike[str], app_name: str | None) -> AppSource:
+    """:func:`inspect_app` without the name check."""
     root = Path(app_dir).resolve()
     if not root.is_dir():
         raise ArtifactError(f"app directory {app_dir} does not exist")
@@ -221,15 +234,15 @@ def inspect_app(app_dir: str | os.PathLike[str], app_name: str | None = None) ->
             raise ArtifactError(f"{root / 'pyproject.toml'} has no [project] name: add one")
         src = root / "src" if (root / "src").is_dir() else root
         modules = _find_packages(src) or _flat_modules(src)
-        name = _normalize(app_name or dist)
+        name = app_name or _normalize(dist)
         return AppSource(root, name, _normalize(dist), "pyproject", requirements, _static_dir(root, modules), modules)
     if requirements is None:
         raise ArtifactError(f"no Python app in {root}: expected a pyproject.toml or a requirements.txt")
     modules = _find_packages(root) + _flat_modules(root)
     if not modules:
         raise ArtifactError(f"{root} has a requirements.txt but no Python module or package next to it")
-    name = _normalize(app_name or root.name)
-    return AppSource(root, name, name, "requirements", requirements, _static_dir(root, modules), modules)
+    name = app_name or _normalize(root.name)
+    return AppSource(root, name, _normalize(name), "requirements", requirements, _static_dir(root, modules), modules)
 
 
 def _module_source(src: AppSource, module: str) -> Path | None:
@@ -333,6 +346,27 @@ def _pip_wheel(build_dir: Path, requirements: Path | None, wheel_dir: Path, epoc
         errors = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if "error" in ln.lower()]
         detail = errors[0] if errors else (proc.stderr.strip().splitlines() or ["no output"])[-1]
         raise ArtifactError(f"pip wheel failed for {build_dir.name}: {detail}")
+
+
+def _add_wsgi_server(wheel_dir: Path, epoch: int) -> list[str]:
+    """Put the pinned WSGI server in the wheelhouse unless the app's dependencies brought one.
+
+    :returns: the requirements the host installs besides the app (``[]`` or the pin).
+    """
+    if any(w.name.lower().startswith(WSGI_SERVER + "-") for w in wheel_dir.glob("*.whl")):
+        return []
+    cmd = [sys.executable, "-m", "pip", "wheel", "--disable-pip-version-check", "--progress-bar", "off",
+           "--wheel-dir", str(wheel_dir), WSGI_SERVER_PIN]  # fmt: skip
+    env = dict(os.environ, SOURCE_DATE_EPOCH=str(epoch), PYTHONDONTWRITEBYTECODE="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        lines = [ln.strip() for ln in (proc.stderr + proc.stdout).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if "error" in ln.lower()), lines[-1] if lines else "no output")
+        raise ArtifactError(
+            f"the app does not depend on {WSGI_SERVER}, which its unit runs, and {WSGI_SERVER_PIN} could not be"
+            f" added to the wheelhouse ({detail}): add {WSGI_SERVER} to the app's dependencies"
+        )
+    return [WSGI_SERVER_PIN]
 
 
 def _app_wheel_version(wheel_dir: Path, name: str) -> str:
@@ -468,8 +502,12 @@ def build(
         if src.kind == "requirements":
             _write_wrapper_pyproject(src, build_dir)
         _pip_wheel(build_dir, src.requirements, stage / "wheels", epoch)
+        server = _add_wsgi_server(stage / "wheels", epoch)
         _stage_static(src, stage)
         manifest = _manifest(src, _app_wheel_version(stage / "wheels", src.dist), release_id, wsgi, epoch, stage)
+        if server:
+            # NOTE: only when added, so artifacts of apps that bring gunicorn stay byte-identical.
+            manifest["extra_requirements"] = server
         manifest_bytes = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode("utf-8")
         dest = out / f"{src.name}-{release_id}.tar.gz"
         _write_tarball(stage, manifest_bytes, dest, epoch)

@@ -12,11 +12,12 @@ results), is removed afterwards. The playbook runs from the current directory, s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -134,15 +135,9 @@ def _event_printer(secrets: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
     return _print
 
 
-def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int = 0,
-        secrets: Sequence[str] = ()) -> PlaybookResult:  # fmt: skip
-    """Run ``flaskfleet.cloud.PLAYBOOK`` on ``inventory`` through ``ansible_runner.run``.
-
-    :param secrets: values never to print (they are masked in every line shown).
-    :raises PlaybookError: when ansible-playbook is missing.
-    """
-    import ansible_runner  # NOTE: imported here: `flaskfleet hosts` and friends never pay for it
-
+@contextlib.contextmanager
+def _private_job(extravars: dict[str, Any]) -> Iterator[tuple[str, dict[str, str]]]:
+    """A 0700 private data dir holding ``extravars`` (0600), and the job's env vars; removed after."""
     # NOTE: the prefix is the one the vars file had before ansible-runner: tests check it is gone.
     data_dir = tempfile.mkdtemp(prefix="flaskfleet-vars-")
     try:
@@ -156,11 +151,31 @@ def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int =
             # ansible-runner turns host key checking off unless told; the project's setting stays.
             "ANSIBLE_HOST_KEY_CHECKING": os.environ.get("ANSIBLE_HOST_KEY_CHECKING", "True"),
         }
+        yield data_dir, envvars
+    finally:
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def _inventory(inventory: str) -> str:
+    """An inventory path made absolute (the job runs from its own directory), or a host list as is."""
+    return os.path.abspath(inventory) if os.path.exists(inventory) else inventory
+
+
+def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int = 0,
+        secrets: Sequence[str] = ()) -> PlaybookResult:  # fmt: skip
+    """Run ``flaskfleet.cloud.PLAYBOOK`` on ``inventory`` through ``ansible_runner.run``.
+
+    :param secrets: values never to print (they are masked in every line shown).
+    :raises PlaybookError: when ansible-playbook is missing.
+    """
+    import ansible_runner  # NOTE: imported here: `flaskfleet hosts` and friends never pay for it
+
+    with _private_job(extravars) as (data_dir, envvars):
         job = ansible_runner.run(
             private_data_dir=data_dir,
             project_dir=os.getcwd(),
             playbook=f"flaskfleet.cloud.{playbook}",
-            inventory=os.path.abspath(inventory) if os.path.exists(inventory) else inventory,
+            inventory=_inventory(inventory),
             cmdline="-" + "v" * min(verbose, 4) if verbose else None,
             envvars=envvars,
             event_handler=_event_printer(secrets),
@@ -169,5 +184,36 @@ def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int =
         )
         hosts, artifact_data = summarize(job.events)
         return PlaybookResult(playbook, job.status, job.rc if job.rc is not None else 1, hosts, artifact_data)
-    finally:
-        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+def run_module(module: str, module_args: str, pattern: str, inventory: str, extravars: dict[str, Any],
+               cmdline: str = "") -> dict[str, tuple[str, dict[str, Any]]]:  # fmt: skip
+    """Run one module ad hoc (``ansible PATTERN -m MODULE -a ARGS``) through ansible-runner, quietly.
+
+    :returns: per host, ``("ok" | "failed" | "unreachable", the module's result)``.
+    :raises PlaybookError: when ansible is missing, or the run gave no host result (the reason).
+    """
+    import ansible_runner
+
+    outcome = {"runner_on_ok": "ok", "runner_on_failed": "failed", "runner_on_unreachable": "unreachable"}
+    with _private_job(extravars) as (data_dir, envvars):
+        job = ansible_runner.run(
+            private_data_dir=data_dir,
+            host_pattern=pattern,
+            module=module,
+            module_args=module_args,
+            inventory=_inventory(inventory),
+            cmdline=cmdline or None,
+            envvars=envvars,
+            quiet=True,
+            suppress_env_files=True,
+        )
+        results = {}
+        for event in job.events:
+            data = event.get("event_data") or {}
+            if event.get("event") in outcome and "host" in data:
+                results[data["host"]] = (outcome[event["event"]], data.get("res") or {})
+        if not results:
+            lines = [ln for ln in job.stdout.read().splitlines() if ln.strip()]
+            raise PlaybookError(f"{module} gave no host result: {(lines or ['no output'])[-1].strip()}")
+        return results

@@ -25,7 +25,7 @@ from typing import Any
 import yaml
 from invoke import Collection, Context, Exit, Task, task
 
-from flaskfleet import output
+from flaskfleet import contract, output
 from flaskfleet import playbook as playbooks
 from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
 from flaskfleet.fleet import Fleet, failed
@@ -153,17 +153,16 @@ def finish(results: Sequence[HostResult], title: str, elapsed: float, as_json: b
         raise Exit(f"flaskfleet: {len(bad)} of {len(results)} hosts failed: {names}", code=1)
 
 
-APP_NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,63}$")
-
-
 def app_name_for(s: Settings, hosts: Sequence[Host] = ()) -> str:
     """The app's name: configured, else the project's name at ``app_path``, else the hosts' ``flaskfleet_app``.
 
-    The name ends up in unit names and paths on the hosts, so it is checked here.
+    The name ends up in unit names and paths on the hosts, so it is checked here, by the host
+    contract's rule (the same the roles and the modules apply), and never changed.
     """
     name = s.app_name or _app_name_guess(s, hosts)
-    if not APP_NAME_RE.match(name):
-        raise Exit(f"flaskfleet: app name {name!r} is not valid: use lowercase letters, digits, '.', '_' and '-'")
+    problem = contract.app_name_problem(name)
+    if problem:
+        raise Exit(f"flaskfleet: {problem}")
     return name
 
 
@@ -360,6 +359,7 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
         "env": "name of a controller env var whose value goes into the app's env file (repeatable; never printed)",
         "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
         "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
+        "lock_wait": "seconds to wait for another run's deploy lock before failing (default 0: fail at once)",
     },
     iterable=["env"],
 )
@@ -374,6 +374,7 @@ def deploy(
     release_id: str | None = None,
     extra_vars: list[str] | None = None,
     verbose: int = 0,
+    lock_wait: str | None = None,
 ) -> None:
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
     s = load_settings(c, app_path=app_path, app_name=app_name, inventory=inventory)
@@ -381,6 +382,8 @@ def deploy(
     select_hosts(s, pattern)  # fail fast on a bad pattern or inventory, before building
     secrets = app_env([*s.app_env, *(env or [])], env_file)
     more = parse_extra_vars(extra_vars)
+    if lock_wait is not None:
+        more["flask_app_lock_wait"] = seconds("lock-wait", lock_wait)
     artifact = build_artifact(s, release_id)
     output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
     extra: dict[str, Any] = {
@@ -425,33 +428,59 @@ def rollback(
     play(s, "rollback", extra, verbose)
 
 
-STATUS_SCRIPT = r"""
-app={app}
-cur=$(readlink "/srv/$app/current" 2>/dev/null) || {{
-  echo "release="; echo "unit=not deployed"; echo "health=-"; exit 0; }}
-id=${{cur##*/}}
-echo "release=$id"
-echo "unit=$(systemctl is-active "flaskfleet-$app@$id.service" 2>/dev/null || true)"
-echo "health=$(curl -s -o /dev/null -m 5 -w '%{{http_code}}' --unix-socket "/run/$app/$id/gunicorn.sock" \
-  http://localhost/healthz 2>/dev/null || true)"
-echo "releases=$(ls -1 "/srv/$app/releases" 2>/dev/null | wc -l)"
-"""
+def seconds(name: str, value: str) -> int:
+    """A whole number of seconds (0 or more) from a flag, or ``Exit`` naming the flag."""
+    if not str(value).strip().isdigit():
+        raise Exit(f"flaskfleet: --{name} must be a whole number of seconds (0 or more), got {value!r}")
+    return int(str(value).strip())
 
 
-def parse_status(result: HostResult) -> HostResult:
-    """Turn the status script's ``key=value`` lines into the host's detail; healthy = active + 200."""
-    if result.exit_code is None:
-        return result
-    detail = dict(line.split("=", 1) for line in result.stdout.splitlines() if "=" in line)
-    healthy = detail.get("unit") == "active" and detail.get("health") == "200"
-    detail["healthy"] = healthy
-    result.detail, result.ok = detail, healthy
-    if not healthy:
-        result.error = "not deployed" if not detail.get("release") else "unhealthy"
-    return result
+#: ``release`` module arguments of a status inspection; each host's (or extra) vars fill them in,
+#: so the role's settings (flask_app_base_dir, flask_app_health_path, ...) apply as in a deploy.
+STATUS_ARGS = (
+    "app={app} state=inspected"
+    " base_dir=\"{{{{ flask_app_base_dir | default('{base}') }}}}\""
+    " health_path=\"{{{{ flask_app_health_path | default('{health}') }}}}\""
+    ' health_status="{{{{ flask_app_health_status | default(200) }}}}"'
+    ' health_timeout="{{{{ flask_app_health_timeout | default(5) }}}}"'
+)
 
 
-@fleet_task()
+def status_result(host: str, status: str, data: dict[str, Any]) -> HostResult:
+    """One host's ``release`` live inspection (``ok``/``failed``/``unreachable`` + result) as a :class:`HostResult`."""
+    message = " ".join(str(data.get("msg") or "failed").split())[:300]
+    if status == "unreachable":
+        return HostResult(host=host, ok=False, error=f"unreachable: {message}")
+    if status != "ok":
+        return HostResult(host=host, ok=False, exit_code=1, error=message)
+    release = data.get("release_id")
+    detail = {
+        "release": release or "",
+        "unit": data.get("unit_state") or "not deployed",
+        "health": data.get("health") if data.get("health") is not None else "-",
+        "health_path": data.get("health_path"),
+        "releases": len(data.get("releases") or []),
+        "healthy": bool(data.get("healthy")),
+        "root": (data.get("layout") or {}).get("root"),
+        "reasons": data.get("reasons") or [],
+    }
+    error = None if detail["healthy"] else ("not deployed" if not release else "; ".join(detail["reasons"]))
+    return HostResult(host=host, ok=detail["healthy"], exit_code=0, error=error, detail=detail)
+
+
+def inspect_live(s: Settings, pattern: str, app: str, extra: dict[str, Any]) -> list[HostResult]:
+    """``flaskfleet.cloud.release state=inspected`` on every host (ad hoc, through ansible-runner)."""
+    args = STATUS_ARGS.format(app=app, base=contract.DEFAULT_BASE_DIR, health=contract.DEFAULT_HEALTH_PATH)
+    cmdline = f"-b -T {s.connect_timeout} --task-timeout {s.timeout}"
+    try:
+        found = playbooks.run_module("flaskfleet.cloud.release", args, pattern, s.inventory, extra, cmdline)
+    except playbooks.PlaybookError as exc:
+        raise Exit(f"flaskfleet: status inspection failed: {exc}") from None
+    return [status_result(host, status, data) for host, (status, data) in sorted(found.items())]
+
+
+@fleet_task(help={"extra_vars": "KEY=VALUE role variable (repeatable), e.g. -x flask_app_health_path=/up"},
+            iterable=["extra_vars"])  # fmt: skip
 def status(
     c: Context,
     app_name: str | None = None,
@@ -459,13 +488,20 @@ def status(
     timeout: str | None = None,
     inventory: str | None = None,
     json: bool = False,
+    extra_vars: list[str] | None = None,
 ) -> None:
-    """Show each host's live release id, unit state and health (/healthz through the release's socket)."""
+    """Show each host's live release, unit state and health (the role's health path, through the release's socket).
+
+    The release module's read-only inspection does the work on each host, with the role's
+    variables (inventory vars and -x), so base dir and health path are the deploy's own.
+    """
     s = load_settings(c, app_name=app_name, inventory=inventory, timeout=timeout)
-    selected = select_hosts(s, hosts)
+    pattern = hosts or s.hosts
+    selected = select_hosts(s, pattern)
     app = app_name_for(s, selected)
-    script = sudo_wrap(STATUS_SCRIPT.format(app=app))
-    results, elapsed = fan_out(s, selected, "status", lambda fleet: [parse_status(r) for r in fleet.run(script)])
+    started = time.monotonic()
+    results = inspect_live(s, pattern, app, parse_extra_vars(extra_vars))
+    elapsed = time.monotonic() - started
     if json:
         output.print_json([{**r.as_dict(), **r.detail, "app": app} for r in results])
     else:
@@ -474,8 +510,8 @@ def status(
             table.add_column(column)
         for r in results:
             d = r.detail
-            health = "[green]healthy[/]" if d.get("healthy") else f"[red]{d.get('health', '-')}[/]"
-            table.add_row(r.host, d.get("release") or "-", d.get("unit", "-"), health, d.get("releases", "-"),
+            health = f"[green]healthy {d.get('health')}[/]" if d.get("healthy") else f"[red]{d.get('health', '-')}[/]"
+            table.add_row(r.host, d.get("release") or "-", d.get("unit", "-"), health, str(d.get("releases", "-")),
                           output.escape(r.error or ""))  # fmt: skip
         output.console().print(table)
         output.console().print(output.summary_line(results, elapsed))
@@ -521,11 +557,12 @@ def logs(
         host = one_host(s, hosts, "logs --follow")
         app = app_name_for(s, [host])
         conn = open_strict(s, host)
-        stream_until_interrupted(conn, sudo_wrap(f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -f"))
+        units = contract.unit_pattern(app)
+        stream_until_interrupted(conn, sudo_wrap(f"journalctl -u '{units}' -n {lines} --no-pager -f"))
         return
     selected = select_hosts(s, hosts)
     app = app_name_for(s, selected)
-    command = f"journalctl -u 'flaskfleet-{app}@*' -n {lines} --no-pager -o short-iso"
+    command = f"journalctl -u '{contract.unit_pattern(app)}' -n {lines} --no-pager -o short-iso"
     results, elapsed = fan_out(s, selected, "logs", lambda fleet: fleet.sudo(command))
     finish(results, f"logs: {app}", elapsed, as_json=False)
 

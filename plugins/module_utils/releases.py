@@ -31,17 +31,18 @@ import json
 import os
 import posixpath
 import pwd
-import re
 import shutil
 import socket
 import subprocess
 import sys
 import tarfile
+import time
+
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import contract
 
 MARKER_NAME = ".flaskfleet-release.json"
 MANIFEST_NAME = "manifest.json"
-RELEASE_ID_RE = re.compile(r"^\d{8}T\d{6}Z(-[A-Za-z0-9][A-Za-z0-9._]{0,39})?$")
-APP_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+RELEASE_ID_RE = contract.RELEASE_ID_RE
 _REQUIRED_MANIFEST_KEYS = ("app", "release_id", "requirement", "wsgi", "files")
 _PIP_TIMEOUT = 900
 
@@ -65,11 +66,9 @@ def utc_now():
 
 def validate_release_id(release_id):
     """Return ``release_id`` when it has the contract's shape, else raise :class:`ReleaseError`."""
-    if not RELEASE_ID_RE.match(release_id or ""):
-        raise ReleaseError(
-            "invalid release_id %r: expected YYYYMMDDTHHMMSSZ or YYYYMMDDTHHMMSSZ-<suffix>, e.g. 20261129T101500Z"
-            % (release_id,)
-        )
+    problem = contract.release_id_problem(release_id)
+    if problem:
+        raise ReleaseError(problem)
     return release_id
 
 
@@ -99,15 +98,17 @@ class Layout:
     """Paths and read-only facts of one app's release layout on this host."""
 
     def __init__(self, base_dir, app):
-        if not APP_RE.match(app or ""):
-            raise ReleaseError("invalid app name %r: use lowercase letters, digits, '-' and '_'" % (app,))
+        problem = contract.app_name_problem(app)
+        if problem:
+            raise ReleaseError(problem)
         self.app = app
-        self.root = os.path.join(os.path.abspath(base_dir), app)
-        self.releases_dir = os.path.join(self.root, "releases")
-        self.shared_dir = os.path.join(self.root, "shared")
-        self.artifacts_dir = os.path.join(self.root, "artifacts")
-        self.current_link = os.path.join(self.root, "current")
-        self.lock_path = os.path.join(self.root, ".deploy.lock")
+        self.names = contract.names(app, os.path.abspath(base_dir))
+        self.root = self.names["root"]
+        self.releases_dir = self.names["releases"]
+        self.shared_dir = self.names["shared"]
+        self.artifacts_dir = self.names["artifacts"]
+        self.current_link = self.names["current"]
+        self.lock_path = self.names["lock"]
 
     def release_path(self, release_id):
         """``releases/<id>``."""
@@ -501,7 +502,9 @@ def build_venv(python, build_dir, final_dir, manifest):
     venv, wheels = os.path.join(build_dir, "venv"), os.path.join(build_dir, "wheels")
     check_python(python, manifest, wheels)
     pip = [*_make_venv(python, venv), "install", "--no-index", "--find-links", wheels]
-    _run([*pip, "--no-compile", "--no-cache-dir", manifest["requirement"]], "pip install %s" % manifest["requirement"])
+    # NOTE: extra_requirements is the WSGI server the builder added when the app does not depend on it.
+    wanted = [manifest["requirement"], *(manifest.get("extra_requirements") or [])]
+    _run([*pip, "--no-compile", "--no-cache-dir", *wanted], "pip install %s" % " ".join(wanted))
     _relocate_venv(venv, build_dir, final_dir)
     compile_cmd = [os.path.join(venv, "bin", "python"), "-m", "compileall", "-q", "-f", "-j", "0"]
     _run([*compile_cmd, "-s", build_dir, "-p", final_dir, os.path.join(venv, "lib")], "compiling the venv")
@@ -797,12 +800,27 @@ def _create_lock(path, lock):
         os.unlink(tmp)
 
 
-def acquire_lock(path, holder, run_id, release_id=None, force=False, check_mode=False):
-    """Take the deploy lock for ``run_id``.
+def acquire_lock(path, holder, run_id, release_id=None, force=False, check_mode=False, wait=0):
+    """Take the deploy lock for ``run_id``, waiting up to ``wait`` seconds for another run to release it.
 
     :returns: ``(changed, lock, broken)``; ``broken`` is the lock that ``force`` replaced.
-    :raises LockHeld: when another run holds it and ``force`` is false.
+    :raises LockHeld: when another run still holds it after ``wait`` seconds and ``force`` is false.
     """
+    deadline = time.monotonic() + max(wait or 0, 0)
+    while True:
+        try:
+            return _acquire_once(path, holder, run_id, release_id, force, check_mode)
+        except LockHeld as exc:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                if wait:
+                    raise LockHeld("%s (waited %d s)" % (exc, wait), exc.lock) from None
+                raise
+            time.sleep(min(0.5, left))
+
+
+def _acquire_once(path, holder, run_id, release_id, force, check_mode):
+    """One attempt of :func:`acquire_lock`."""
     wanted = {"holder": holder, "run_id": run_id, "release_id": release_id, "time": utc_now(), "pid": os.getpid()}
     current = read_lock(path)
     if current is not None and current.get("run_id") == run_id:
@@ -944,19 +962,59 @@ class _UnixHTTPConnection(http.client.HTTPConnection):
         self.sock = sock
 
 
-def health_difference(socket_path, path, status, timeout):
-    """Why one GET of ``path`` through ``socket_path`` does not answer ``status`` (``None`` when it does)."""
+def health_answer(socket_path, path, timeout):
+    """One GET of ``path`` through ``socket_path``: ``(HTTP status, None)`` or ``(None, why it failed)``."""
     conn = _UnixHTTPConnection(socket_path, timeout)
     try:
         conn.request("GET", path, headers={"Host": "localhost"})
-        got = conn.getresponse().status
+        return conn.getresponse().status, None
     except (OSError, http.client.HTTPException) as exc:
-        return "health check through %s failed: %s" % (socket_path, exc)
+        return None, "health check through %s failed: %s" % (socket_path, exc)
     finally:
         conn.close()
+
+
+def health_difference(socket_path, path, status, timeout):
+    """Why one GET of ``path`` through ``socket_path`` does not answer ``status`` (``None`` when it does)."""
+    got, error = health_answer(socket_path, path, timeout)
+    if error:
+        return error
     if got != status:
         return "health check through %s answered HTTP %d, not %d" % (socket_path, got, status)
     return None
+
+
+def unit_state(unit):
+    """systemd's ActiveState of ``unit`` (``active``, ``failed``, ``inactive``, ...)."""
+    rc, out = _systemctl("show", "-p", "ActiveState", "--value", unit)
+    return out.strip() if rc == 0 and out.strip() else "unknown"
+
+
+def inspect_live(layout, health_path, health_status, timeout):
+    """What the host serves right now: the live release, its unit's state and one health answer.
+
+    Read only, for status reports. The unit and the socket are the contract's names for the
+    live release, the health path is the caller's (the role's ``flask_app_health_path``).
+
+    :returns: dict ``release_id``, ``unit``, ``unit_state``, ``socket``, ``health_path``,
+        ``health`` (HTTP status or ``None``), ``healthy`` and ``reasons`` (empty when healthy).
+    """
+    current = layout.current()
+    result = dict(release_id=current, unit=None, unit_state=None, socket=None, health_path=health_path,
+                  health=None, healthy=False, lock=read_lock(layout.lock_path))  # fmt: skip
+    if current is None:
+        result["reasons"] = ["not deployed: %s does not exist" % layout.current_link]
+        return result
+    names = contract.names(layout.app, os.path.dirname(layout.root), current)
+    result.update(unit=names["unit"], socket=names["socket"], unit_state=unit_state(names["unit"]))
+    reasons = [] if result["unit_state"] == "active" else ["unit %s is %s" % (names["unit"], result["unit_state"])]
+    result["health"], error = health_answer(names["socket"], health_path, timeout)
+    if error:
+        reasons.append(error)
+    elif result["health"] != health_status:
+        reasons.append("%s answered HTTP %s, not %s" % (health_path, result["health"], health_status))
+    result.update(reasons=reasons, healthy=not reasons)
+    return result
 
 
 def _identity_difference(checks):

@@ -63,6 +63,13 @@ options:
       - Use on purpose only, for example after a crashed run; the broken lock is returned.
     type: bool
     default: false
+  wait:
+    description:
+      - For O(state=present), seconds to wait for another run to release the lock before failing.
+      - The lock is checked twice a second; after the wait the task fails naming the holder, as
+        with V(0) (fail at once).
+    type: int
+    default: 0
 seealso:
   - module: flaskfleet.cloud.release
 """
@@ -74,6 +81,7 @@ EXAMPLES = r"""
     holder: "{{ lookup('ansible.builtin.env', 'USER') }}@{{ lookup('ansible.builtin.pipe', 'hostname') }}"
     run_id: "{{ flaskfleet_run_id }}"
     release_id: 20261129T101500Z
+    wait: 300
 
 - name: Break a lock left behind by a crashed run, on purpose
   flaskfleet.cloud.deploy_lock:
@@ -131,7 +139,8 @@ def _apply(module):
     if p["state"] == "absent":
         changed, lock = release_lock(p["path"], p["run_id"], p["force"], module.check_mode)
         return changed, lock, None
-    return acquire_lock(p["path"], p["holder"], p["run_id"], p["release_id"], p["force"], module.check_mode)
+    return acquire_lock(p["path"], p["holder"], p["run_id"], p["release_id"], p["force"], module.check_mode,
+                        wait=p["wait"])  # fmt: skip
 
 
 def main():
@@ -144,6 +153,7 @@ def main():
             run_id=dict(type="str", required=True),
             release_id=dict(type="str"),
             force=dict(type="bool", default=False),
+            wait=dict(type="int", default=0),
         ),
         required_if=[("state", "present", ["holder"])],
         supports_check_mode=True,

@@ -37,6 +37,11 @@ description:
     its content, mode and owner, the O(unit) is active and enabled with no other instance running, and one request
     through O(health_socket) answers O(health_status)). A deploy uses it to skip every other step
     on hosts that are up to date, in one module run; RV(reasons) says why a host is not.
+  - O(state=inspected) without O(release_id) reports what the host serves now (for status reports),
+    the live release (RV(release_id)), the state of its unit (RV(unit_state)) and the HTTP status
+    O(health_path) answers through its socket (RV(health)); RV(healthy) and RV(reasons) sum it up.
+  - The names of the layout, the release's systemd unit and its socket follow one host contract
+    (C(module_utils/contract.py)); RV(names) reports them, and O(app) must follow its name rule.
   - Needs only the Python standard library on the host, and C(python3-venv).
 author:
   - flaskfleet developers (@flaskfleet)
@@ -58,7 +63,8 @@ options:
   app:
     description:
       - Name of the app; the layout lives in O(base_dir)/O(app).
-      - Lowercase letters, digits, C(-) and C(_).
+      - A lowercase letter, then up to 31 lowercase letters, digits, C(-) or C(_) (it is also a user
+        name, a systemd unit prefix and an nginx upstream name).
     type: str
     required: true
   base_dir:
@@ -76,7 +82,8 @@ options:
   release_id:
     description:
       - The release, C(YYYYMMDDTHHMMSSZ) optionally followed by C(-<suffix>).
-      - Required for O(state=staged), O(state=active), O(state=absent) and O(state=inspected).
+      - Required for O(state=staged), O(state=active) and O(state=absent).
+      - For O(state=inspected), omit it to report on the live release (status).
       - For O(state=rolled_back), defaults to the newest complete release older than the current one.
     type: str
   artifact:
@@ -137,6 +144,12 @@ options:
   health_socket:
     description: For O(state=inspected), the unix socket the release answers on; omit to skip the health check.
     type: path
+  service_checks:
+    description:
+      - For O(state=inspected) with O(release_id), check the unit and the socket the host contract
+        names for that release (as if O(unit) and O(health_socket) were given with those names).
+    type: bool
+    default: false
   health_path:
     description: Path requested through O(health_socket).
     type: str
@@ -253,6 +266,14 @@ EXAMPLES = r"""
         group: root
   register: inspected
 
+- name: Report what the host serves now, with the app's health path
+  flaskfleet.cloud.release:
+    app: hello
+    base_dir: /opt/apps
+    state: inspected
+    health_path: /up
+  register: live
+
 - name: Remove a release that failed its health check
   flaskfleet.cloud.release:
     app: hello
@@ -337,7 +358,9 @@ up_to_date:
   type: bool
   sample: true
 reasons:
-  description: For O(state=inspected), why the host is not up to date (empty when it is).
+  description:
+    - For O(state=inspected), why the host is not up to date (empty when it is).
+    - Without O(release_id), why the live release is not healthy (empty when it is).
   returned: when O(state=inspected)
   type: list
   elements: str
@@ -358,6 +381,41 @@ files_matching:
   type: list
   elements: str
   sample: [/srv/hello/gunicorn.conf.py, /srv/hello/shared/.env]
+healthy:
+  description:
+    - For O(state=inspected) without O(release_id), true when the live release's unit is active
+      and O(health_path) answers O(health_status) through its socket.
+  returned: when O(state=inspected) without O(release_id)
+  type: bool
+  sample: true
+unit_state:
+  description: For O(state=inspected) without O(release_id), systemd's C(ActiveState) of the live release's unit.
+  returned: when O(state=inspected) without O(release_id)
+  type: str
+  sample: active
+health:
+  description: For O(state=inspected) without O(release_id), the HTTP status O(health_path) answered, or null.
+  returned: when O(state=inspected) without O(release_id)
+  type: int
+  sample: 200
+lock:
+  description: For O(state=inspected) without O(release_id), the deploy lock when one is held, else null.
+  returned: when O(state=inspected) without O(release_id)
+  type: dict
+  sample: {"holder": "alice@laptop", "release_id": "20261129T101500Z", "time": "2026-11-29T10:15:02Z"}
+names:
+  description:
+    - The host contract's names for this app (and for RV(release_id) when there is one).
+    - C(unit) and C(socket) appear only with a release.
+  returned: always
+  type: dict
+  sample:
+    root: /srv/hello
+    unit_template: flaskfleet-hello@.service
+    unit_pattern: flaskfleet-hello@*
+    unit: flaskfleet-hello@20261129T101500Z.service
+    socket: /run/hello/20261129T101500Z/gunicorn.sock
+    health_path: /healthz
 layout:
   description: Paths of the app's layout on the host.
   returned: always
@@ -372,11 +430,13 @@ layout:
 """
 
 from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import contract
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
     Layout,
     ReleaseError,
     activate,
     inspect,
+    inspect_live,
     prune,
     remove_release,
     resolve_owner,
@@ -449,12 +509,15 @@ def _predicted(before, state, release_id, pruned, changed):
 
 def _checks(p):
     """The checks O(state=inspected) makes, from the module's options."""
-    health = None
-    if p["health_socket"]:
-        health = dict(socket=p["health_socket"], path=p["health_path"], status=p["health_status"],
+    health, unit, socket_path = None, p["unit"], p["health_socket"]
+    if p["service_checks"]:
+        unit = unit or contract.unit_name(p["app"], p["release_id"])
+        socket_path = socket_path or contract.socket_path(p["app"], p["release_id"])
+    if socket_path:
+        health = dict(socket=socket_path, path=p["health_path"], status=p["health_status"],
                       timeout=p["health_timeout"])  # fmt: skip
-    keys = ("manifest_sha256", "owner", "group", "group_members", "directories", "unit", "files")
-    return dict(health=health, **dict((k, p[k]) for k in keys))
+    keys = ("manifest_sha256", "owner", "group", "group_members", "directories", "files")
+    return dict(health=health, unit=unit, **dict((k, p[k]) for k in keys))
 
 
 def _result(module, layout, before, outcome):
@@ -479,9 +542,22 @@ def _result(module, layout, before, outcome):
         result.update(release_id=release_id, release_path=path, venv_path=path + "/venv")
         if p["state"] != "absent":
             result["manifest"] = _manifest(layout, release_id, p["artifact"])
-    if p["state"] == "inspected":
+    result["names"] = contract.names(layout.app, p["base_dir"], release_id or None)
+    result["names"]["health_path"] = p["health_path"]
+    if p["state"] == "inspected" and release_id:
         result.update(inspect(layout, release_id, _checks(p)))
         result["up_to_date"] = not result["reasons"]
+    elif p["state"] == "inspected":
+        live = inspect_live(layout, p["health_path"], p["health_status"], p["health_timeout"])
+        result.update(live, up_to_date=False)
+        if live["release_id"]:
+            path = layout.release_path(live["release_id"])
+            result.update(
+                release_path=path, venv_path=path + "/venv", manifest=_manifest(layout, live["release_id"], None)
+            )
+            result["names"] = dict(
+                contract.names(layout.app, p["base_dir"], live["release_id"]), health_path=p["health_path"]
+            )
     if module._diff:
         keys = ("current", "releases")
         result["diff"] = dict(before=dict((k, before[k]) for k in keys), after=dict((k, after[k]) for k in keys))
@@ -493,7 +569,7 @@ def main():
     module = AnsibleModule(
         argument_spec=dict(
             app=dict(type="str", required=True),
-            base_dir=dict(type="path", default="/srv"),
+            base_dir=dict(type="path", default=contract.DEFAULT_BASE_DIR),
             state=dict(type="str", default="staged", choices=list(STATES)),
             release_id=dict(type="str"),
             artifact=dict(type="path"),
@@ -507,13 +583,14 @@ def main():
             group_members=dict(type="list", elements="str", default=[]),
             unit=dict(type="str"),
             health_socket=dict(type="path"),
-            health_path=dict(type="str", default="/healthz"),
+            service_checks=dict(type="bool", default=False),
+            health_path=dict(type="str", default=contract.DEFAULT_HEALTH_PATH),
             health_status=dict(type="int", default=200),
             health_timeout=dict(type="int", default=5),
             directories=dict(type="list", elements="dict", default=[], options=DIRECTORY_OPTIONS),
             files=dict(type="list", elements="dict", default=[], options=FILE_OPTIONS),
         ),
-        required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent", "inspected")],
+        required_if=[("state", s, ["release_id"]) for s in ("staged", "active", "absent")],
         supports_check_mode=True,
     )
     try:

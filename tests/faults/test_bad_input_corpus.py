@@ -211,13 +211,13 @@ CASES: list[Case] = [
         "release-bad-app",
         "release",
         {**REL, "app": "Bad App", "state": "pruned"},
-        "invalid app name 'Bad App': use lowercase letters, digits, '-' and '_'",
+        "invalid app name 'Bad App': use a lowercase letter, then up to 31 lowercase letters, digits, '-' or '_'",
     ),
     module(
         "release-bad-id",
         "release",
         {**STAGE, "release_id": "yesterday", "artifact": "{bad:tampered}"},
-        "invalid release_id 'yesterday': expected YYYYMMDDTHHMMSSZ",
+        "invalid release id 'yesterday': expected YYYYMMDDTHHMMSSZ",
     ),
     module(
         "release-bad-state",

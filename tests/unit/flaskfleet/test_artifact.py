@@ -202,3 +202,30 @@ def test_read_manifest_refuses_other_files(tmp_path):
         fh.write(b"not a tar")
     with pytest.raises(art.ArtifactError, match="is not a flaskfleet artifact"):
         art.read_manifest(bogus)
+
+
+NOGUNICORN = ROOT / "tests" / "integration" / "deploy" / "apps" / "nogunicorn"
+
+
+def test_an_app_that_brings_gunicorn_gets_nothing_added(hello):
+    assert "extra_requirements" not in hello.manifest
+    assert len([n for n in hello.manifest["files"] if n.startswith("wheels/gunicorn-")]) == 1
+
+
+def test_an_app_without_gunicorn_gets_the_pinned_one(tmp_path):
+    built = art.build(NOGUNICORN, tmp_path, release_id=RID)
+    assert built.manifest["extra_requirements"] == [art.WSGI_SERVER_PIN]
+    version = art.WSGI_SERVER_PIN.split("==")[1]
+    assert f"wheels/gunicorn-{version}-py3-none-any.whl" in built.manifest["files"]
+    assert json.loads(_read(built.path, "manifest.json"))["extra_requirements"] == [art.WSGI_SERVER_PIN]
+
+
+def test_a_wsgi_server_that_cannot_be_added_is_refused_at_build_time(tmp_path, monkeypatch):
+    monkeypatch.setattr(art, "WSGI_SERVER_PIN", "gunicorn==999.0.0")
+    with pytest.raises(art.ArtifactError) as refused:
+        art.build(NOGUNICORN, tmp_path / "out", release_id=RID)
+    message = str(refused.value)
+    assert message.startswith("the app does not depend on gunicorn, which its unit runs, and gunicorn==999.0.0 could")
+    assert message.endswith(": add gunicorn to the app's dependencies")
+    assert "\n" not in message
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

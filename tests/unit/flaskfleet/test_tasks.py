@@ -145,9 +145,10 @@ CASES = {
                                  "flaskfleet: line in bad.env: 'garbage' is not KEY=VALUE"),
     "rollback bad release id": (["rollback", "--to", "yesterday", "-n", "hello"],
                                 "flaskfleet: invalid release id 'yesterday': expected YYYYMMDDTHHMMSSZ or "
-                                "YYYYMMDDTHHMMSSZ-<suffix>, e.g. 20261129T101500Z-canary"),
+                                "YYYYMMDDTHHMMSSZ-<suffix>, e.g. 20261129T101500Z"),
     "bad app name": (["status", "-n", "x;reboot"],
-                     "flaskfleet: app name 'x;reboot' is not valid: use lowercase letters, digits, '.', '_' and '-'"),
+                     "flaskfleet: invalid app name 'x;reboot': use a lowercase letter, then up to 31 lowercase "
+                     "letters, digits, '-' or '_'"),
     "logs lines words": (["logs", "-n", "hello", "-l", "many"],
                          "flaskfleet: lines must be a positive whole number, got 'many'"),
     "logs follow many hosts": (["logs", "-n", "hello", "--follow"],
@@ -158,6 +159,11 @@ CASES = {
     "provision bad extra var": (["provision", "-n", "hello", "-x", "novalue"],
                                 "flaskfleet: extra var 'novalue' is not KEY=VALUE"),
     "broken inventory": (["hosts", "-i", "broken.yml"], "flaskfleet: cannot read inventory broken.yml: "),
+    "deploy lock wait words": (["deploy", "--lock-wait", "soon"],
+                               "flaskfleet: --lock-wait must be a whole number of seconds (0 or more), got 'soon'"),
+    "status app name with a dot": (["status", "-n", "my.app"],
+                                   "flaskfleet: invalid app name 'my.app': use a lowercase letter, then up to 31 "
+                                   "lowercase letters, digits, '-' or '_'"),
     "unknown flag": (["run", "id", "--bogus"], "No idea what '--bogus' is!"),
 }  # fmt: skip
 
@@ -208,18 +214,69 @@ def test_extra_vars_are_typed_like_yaml():
     assert got == {"flask_app_serial": 1, "flask_app_keep": True, "name": "web-1", "empty": "", "list": [1, 2]}
 
 
+LIVE = {
+    "release_id": "20260101T000001Z",
+    "unit_state": "active",
+    "health": 200,
+    "health_path": "/up",
+    "releases": ["20260101T000001Z"],
+    "healthy": True,
+    "reasons": [],
+    "layout": {"root": "/opt/apps/hello"},
+}
+
+
 @pytest.mark.parametrize(
-    ("stdout", "ok", "error"),
+    ("status", "data", "ok", "error"),
     [
-        ("release=20260101T000001Z\nunit=active\nhealth=200\nreleases=2\n", True, None),
-        ("release=20260101T000001Z\nunit=failed\nhealth=000\nreleases=2\n", False, "unhealthy"),
-        ("release=20260101T000001Z\nunit=active\nhealth=502\nreleases=1\n", False, "unhealthy"),
-        ("release=\nunit=not deployed\nhealth=-\n", False, "not deployed"),
+        ("ok", LIVE, True, None),
+        (
+            "ok",
+            {
+                **LIVE,
+                "unit_state": "failed",
+                "health": None,
+                "healthy": False,
+                "reasons": ["unit flaskfleet-hello@20260101T000001Z.service is failed"],
+            },
+            False,
+            "unit flaskfleet-hello@20260101T000001Z.service is failed",
+        ),
+        (
+            "ok",
+            {**LIVE, "health": 404, "healthy": False, "reasons": ["/up answered HTTP 404, not 200"]},
+            False,
+            "/up answered HTTP 404, not 200",
+        ),
+        (
+            "ok",
+            {
+                "release_id": None,
+                "unit_state": None,
+                "health": None,
+                "releases": [],
+                "healthy": False,
+                "reasons": ["not deployed: /srv/hello/current does not exist"],
+            },
+            False,
+            "not deployed",
+        ),
+        ("failed", {"msg": "invalid app name 'x'"}, False, "invalid app name 'x'"),
     ],
 )
-def test_parse_status(stdout, ok, error):
-    from flaskfleet.ssh import HostResult
-    from flaskfleet.tasks import parse_status
+def test_status_result_reads_the_release_modules_live_inspection(status, data, ok, error):
+    from flaskfleet.tasks import status_result
 
-    result = parse_status(HostResult(host="web-1", ok=True, exit_code=0, stdout=stdout))
-    assert (result.ok, result.error, result.detail["healthy"]) == (ok, error, ok)
+    result = status_result("web-1", status, data)
+    assert (result.ok, result.error) == (ok, error)
+    if status == "ok":
+        assert result.detail["healthy"] is ok
+
+
+def test_status_result_of_an_unreachable_host_is_its_message():
+    from flaskfleet.tasks import status_result
+
+    result = status_result(
+        "web-2", "unreachable", {"msg": "Failed to connect to the host via ssh: refused", "unreachable": True}
+    )
+    assert (result.ok, result.error) == (False, "unreachable: Failed to connect to the host via ssh: refused")

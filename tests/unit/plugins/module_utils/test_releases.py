@@ -177,7 +177,7 @@ def test_check_mode_stage_verifies_but_writes_nothing(rel, layout, tmp_path):
 
 def test_release_ids_are_validated(rel, layout):
     for bad in ("latest", "20261101", "20261101T080000Z/../x", "20261101T080000Z-"):
-        with pytest.raises(rel.ReleaseError, match="invalid release_id"):
+        with pytest.raises(rel.ReleaseError, match="invalid release id"):
             rel.activate(layout, bad)
     with pytest.raises(rel.ReleaseError, match="invalid app name"):
         rel.Layout("/srv", "../etc")

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -116,3 +117,29 @@ def test_concurrent_runs_exactly_one_wins(lock):
     for loser in (r for r in results if not r.get("changed")):
         assert loser["msg"].startswith("deploy lock held by %s since " % winner["holder"])
     assert sorted(os.listdir(lock.path.parent)) == [".deploy.lock"]  # no temp files left
+
+
+def test_wait_takes_the_lock_once_the_other_run_releases_it(lock):
+    lock(holder="alice@laptop", run_id="run-a", release_id=R1)
+    # Another run (a real process) releases its lock 1.5 s from now; bob waits up to 20 s for it.
+    releaser = subprocess.Popen(["sh", "-c", f"sleep 1.5; rm -f '{lock.path}'"])
+    started = time.monotonic()
+    taken = lock(holder="bob@ci", run_id="run-b", release_id=R2, wait=20)
+    waited = time.monotonic() - started
+    releaser.wait(timeout=10)
+    assert taken["changed"] is True, taken
+    assert json.loads(lock.path.read_text())["run_id"] == "run-b"
+    assert 1.2 <= waited < 10
+
+
+def test_wait_still_fails_with_the_holders_details_after_the_wait(lock):
+    held = lock(holder="alice@laptop", run_id="run-a", release_id=R1)["lock"]
+    started = time.monotonic()
+    refused = lock(holder="bob@ci", run_id="run-b", release_id=R2, wait=2)
+    assert time.monotonic() - started >= 2
+    assert refused["failed"] is True
+    assert refused["msg"] == (
+        "deploy lock held by alice@laptop since %s for release %s (run run-a); wait for it or re-run with"
+        " flask_app_force_unlock=true to break it (waited 2 s)" % (held["time"], R1)
+    )
+    assert json.loads(lock.path.read_text())["run_id"] == "run-a"

@@ -259,7 +259,7 @@ def test_switch_rollback_prune_and_remove(host):
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ({"release_id": "latest", "state": "active"}, "invalid release_id 'latest': expected YYYYMMDDTHHMMSSZ"),
+        ({"release_id": "latest", "state": "active"}, "invalid release id 'latest': expected YYYYMMDDTHHMMSSZ"),
         ({"state": "active"}, "state is active but all of the following are missing: release_id"),
         ({"release_id": R1, "state": "staged"}, "release %s is not staged on this host yet: give artifact" % R1),
         ({"release_id": R1, "artifact": "/nonexistent/a.tar.gz"}, "artifact /nonexistent/a.tar.gz not found on"),
@@ -350,3 +350,22 @@ def test_through_ansible_playbook_idempotent_with_check_and_diff(runner, artifac
     assert os.readlink(base / "hello" / "current") == "releases/%s" % R1
     second = runner(cmd, check=True)
     assert "changed=0" in second.stdout and "failed=0" in second.stdout
+
+
+def test_live_inspection_reports_the_current_release_by_the_contracts_names(host):
+    nothing = host.release(state="inspected", health_path="/up")
+    assert (nothing["changed"], nothing["release_id"], nothing["healthy"]) == (False, None, False)
+    assert nothing["reasons"] == ["not deployed: %s does not exist" % (host.app / "current")]
+    assert nothing["names"]["unit_template"] == "flaskfleet-hello@.service"
+
+    host.stage(R1)
+    host.release(release_id=R1, state="active")
+    live = host.release(state="inspected", health_path="/up")
+    assert (live["changed"], live["release_id"], live["healthy"], live["up_to_date"]) == (False, R1, False, False)
+    assert live["names"]["unit"] == "flaskfleet-hello@%s.service" % R1
+    assert live["names"]["socket"] == "/run/hello/%s/gunicorn.sock" % R1
+    assert (live["names"]["root"], live["names"]["health_path"]) == (str(host.app), "/up")
+    # Nothing runs here: the unit is not active and the socket does not answer, and both are said.
+    assert live["reasons"][0].startswith("unit flaskfleet-hello@%s.service is " % R1)
+    assert live["reasons"][1].startswith("health check through /run/hello/%s/gunicorn.sock failed: " % R1)
+    assert live["health"] is None and live["lock"] is None
