@@ -120,7 +120,7 @@ class ArmFake:
     def __init__(self, directory: Path, polls: int = 1) -> None:
         self.cert, key = make_certificate(directory)
         self.polls = polls
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()
         self.resources: dict[str, dict] = {}
         self.operations: dict[str, dict] = {}
         self.cores_limit = 100
@@ -373,7 +373,7 @@ class ArmFake:
 
     def _op_headers(self, op: str) -> dict:
         url = f"{self.url}/fakeoperations/{op}"
-        return {"Azure-AsyncOperation": url, "Retry-After": "0"}
+        return {"Azure-AsyncOperation": url, "Retry-After": "1"}
 
     def _operations(self, method, path, m, query, body):
         op = self.operations.get(m["op"])
@@ -381,7 +381,7 @@ class ArmFake:
             raise ArmError(404, "NotFound", "no such operation")
         if op["polls"] > 0:
             op["polls"] -= 1
-            return 200, {"Retry-After": "0"}, {"name": m["op"], "status": "InProgress", "startTime": now()}
+            return 200, {"Retry-After": "1"}, {"name": m["op"], "status": "InProgress", "startTime": now()}
         if op["resource"] in self.resources:
             self.resources[op["resource"]]["properties"]["provisioningState"] = "Succeeded"
         return 200, {}, {"name": m["op"], "status": "Succeeded", "startTime": now(), "endTime": now()}
