@@ -172,7 +172,7 @@ def test_throttling_is_survived(play, arm, name):
         (
             {"image": {"sku": "no-such-sku"}},
             {},
-            "image Debian:debian-12:no-such-sku:latest does not exist in westeurope",
+            "the image does not exist in this location: check image",
         ),
         ({"count": 500}, {}, "quota exceeded: 500 more vCPUs (500 x Standard_B1s) would pass the limit of 100"),
         ({"vm_size": "Standard_Huge"}, {}, "VM size Standard_Huge does not exist in westeurope"),
