@@ -6,14 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import uuid
-from pathlib import Path
 
 import pytest
 import yaml
-from armfake import CLIENT_ID, SECRET, SUBSCRIPTION, TENANT, ArmFake
-
-ROOT = Path(__file__).resolve().parents[3]
-KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeKeyForTheAzureTestsOnly0000000000000000 t@azure"
+from armfake import ArmFake
+from azureplay import ROOT, azure_env
 
 
 @pytest.fixture(scope="session")
@@ -22,22 +19,6 @@ def arm(tmp_path_factory):
     fake = ArmFake(tmp_path_factory.mktemp("arm"))
     yield fake
     fake.close()
-
-
-def azure_env(base_env: dict, arm: ArmFake) -> dict:
-    """Ansible's environment plus the fake's service principal; nothing may reach real Azure."""
-    env = {k: v for k, v in base_env.items() if not k.startswith(("AZURE_", "ANSIBLE_AZURE_"))}
-    env.update(
-        AZURE_SUBSCRIPTION_ID=SUBSCRIPTION,
-        AZURE_CLIENT_ID=CLIENT_ID,
-        AZURE_SECRET=SECRET,
-        AZURE_TENANT=TENANT,
-        AZURE_BASE_URL=arm.url,
-        AZURE_AUTHORITY_HOST=arm.url,
-        REQUESTS_CA_BUNDLE=str(arm.cert),
-        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
-    )
-    return env
 
 
 @pytest.fixture(scope="session")
@@ -49,21 +30,6 @@ def env(ansible_env, arm):
 def name() -> str:
     """A host name unique to the test, so tests sharing the fake never see each other's VMs."""
     return f"t-az-{uuid.uuid4().hex[:8]}"
-
-
-def vm_task(name: str, **options) -> dict:
-    """An azure_vm task for ``name`` (group web, app t-azure) in westeurope."""
-    args = {
-        "name": name,
-        "group": "web",
-        "app": "t-azure",
-        "resource_group": f"rg-{name}",
-        "location": "westeurope",
-        "ssh_public_key": KEY,
-        "ssh_cidrs": ["203.0.113.0/24"],
-        **options,
-    }
-    return {"name": "vms", "flaskfleet.cloud.azure_vm": args, "register": "result"}
 
 
 @pytest.fixture

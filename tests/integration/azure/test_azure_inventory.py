@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 import yaml
-from conftest import ROOT, vm_task
+from azureplay import ROOT, vm_task
 
 pytestmark = pytest.mark.azure
 

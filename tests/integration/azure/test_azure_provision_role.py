@@ -7,7 +7,7 @@ import subprocess
 import uuid
 
 import pytest
-from conftest import ROOT
+from azureplay import ROOT
 
 pytestmark = pytest.mark.azure
 

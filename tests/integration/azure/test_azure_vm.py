@@ -7,7 +7,7 @@ import base64
 import pytest
 import yaml
 from armfake import Fault
-from conftest import KEY, vm_task
+from azureplay import KEY, vm_task
 
 pytestmark = pytest.mark.azure
 PER_VM_CALLS = ("PUT virtualMachines", "GET virtualMachines", "GET operations")
