@@ -146,7 +146,9 @@ def test_provider_errors_become_one_line_ansible_errors(tmp_path, monkeypatch):
 
 
 def test_unknown_provider_type_is_refused(tmp_path, monkeypatch):
-    with pytest.raises(AnsibleError, match=r"each provider needs a type, one of docker, ec2, azure \(got \{'type': 'gce'\}\)"):
+    with pytest.raises(
+        AnsibleError, match=r"each provider needs a type, one of docker, ec2, azure \(got \{'type': 'gce'\}\)"
+    ):
         parse(tmp_path, "plugin: flaskfleet.cloud.fleet\nproviders:\n  - type: gce\n", monkeypatch, {})
 
 
