@@ -18,6 +18,7 @@ description:
     whatever its provider, so Ansible and flaskfleet's Fabric/Invoke tasks (which read this inventory) always agree.
   - The provider V(docker) lists the local container hosts made by M(flaskfleet.cloud.docker_host), found by their
     C(flaskfleet.*) labels. The provider V(ec2) lists EC2 instances by tags.
+  - The provider V(azure) lists Azure VMs made by M(flaskfleet.cloud.azure_vm), by the same tags.
   - The provider V(gcp) lists Compute Engine instances by labels (C(flaskfleet-app), C(flaskfleet-group), ...,
     see M(flaskfleet.cloud.gce_host)); its hosts get C(flaskfleet_provider=gcp) and C(gcp_*) variables.
   - Every host gets C(ansible_host), C(ansible_port), C(ansible_user), C(flaskfleet_provider), C(flaskfleet_app),
@@ -35,6 +36,7 @@ extends_documentation_fragment:
 requirements:
   - docker >= 7.0 (the Docker SDK for Python) for the V(docker) provider
   - boto3 and botocore for the V(ec2) provider
+  - azure-identity, azure-mgmt-compute and azure-mgmt-network for the V(azure) provider
   - google-cloud-compute for the V(gcp) provider
 options:
   plugin:
@@ -54,7 +56,7 @@ options:
         description: The provider.
         type: str
         required: true
-        choices: [docker, ec2, gcp]
+        choices: [docker, ec2, azure, gcp]
       app:
         description:
           - V(docker) only. List only hosts of this app (label C(flaskfleet.app)); all apps when not set.
@@ -185,6 +187,46 @@ options:
         description:
           - V(gcp) only. The service-account JSON key as a string (prefer the environment or a file).
         type: str
+      resource_groups:
+        description:
+          - V(azure) only. List the VMs of these resource groups (three lists each); all of the subscription's
+            VMs when not set (three lists). V(azure) also reads O(providers[].app), O(providers[].managed_only),
+            O(providers[].use_private_ip), O(providers[].user) (default the VM's C(flaskfleet.user) tag, then
+            V(azureuser)) and O(providers[].max_attempts).
+        type: list
+        elements: str
+      subscription_id:
+        description:
+          - V(azure) only. The subscription; defaults to E(AZURE_SUBSCRIPTION_ID).
+        type: str
+      client_id:
+        description:
+          - V(azure) only. Service principal client id; defaults to E(AZURE_CLIENT_ID). Without a service principal,
+            azure-identity's C(DefaultAzureCredential) is used (managed identity, C(az login), ...).
+        type: str
+      secret:
+        description:
+          - V(azure) only. Service principal secret; defaults to E(AZURE_SECRET) or E(AZURE_CLIENT_SECRET)
+            (prefer the environment to keeping it in this file).
+        type: str
+      tenant:
+        description:
+          - V(azure) only. Tenant id; defaults to E(AZURE_TENANT) or E(AZURE_TENANT_ID).
+        type: str
+      auth_source:
+        description:
+          - V(azure) only. V(auto), V(credentials) or V(default), as for M(flaskfleet.cloud.azure_vm);
+            defaults to E(ANSIBLE_AZURE_AUTH_SOURCE), then V(auto).
+        type: str
+      base_url:
+        description:
+          - V(azure) only. The Azure Resource Manager endpoint (sovereign cloud, Azure Stack, a local fake);
+            defaults to E(AZURE_BASE_URL), then C(https://management.azure.com).
+        type: str
+      authority_host:
+        description:
+          - V(azure) only. The Microsoft Entra authority; defaults to E(AZURE_AUTHORITY_HOST).
+        type: str
   state_dir:
     description:
       - The project's state directory, holding the SSH key C(id_ed25519) and the C(known_hosts) file.
@@ -290,7 +332,7 @@ from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
 from ansible_collections.flaskfleet.cloud.plugins.module_utils import known_hosts
 
-PROVIDER_TYPES = ("docker", "ec2", "gcp")
+PROVIDER_TYPES = ("docker", "ec2", "azure", "gcp")
 PROVIDER_PACKAGE = "ansible_collections.flaskfleet.cloud.plugins.module_utils"
 STATE_DIR_NAME = ".flaskfleet"
 

@@ -581,7 +581,7 @@ CASES: list[Case] = [
         "provision-bad-provider",
         "provision",
         {"provision_provider": "openstack"},
-        "value of provision_provider must be one of: docker, ec2, gcp, got: openstack",
+        "value of provision_provider must be one of: docker, ec2, azure, gcp, got: openstack",
     ),
     role(
         "provision-host-no-name",
@@ -593,12 +593,12 @@ CASES: list[Case] = [
     inventory(
         "inventory-bad-provider",
         "plugin: flaskfleet.cloud.fleet\nproviders:\n  - type: openstack\n",
-        "providers[0]: each provider needs a type, one of docker, ec2, gcp (got {'type': 'openstack'})",
+        "providers[0]: each provider needs a type, one of docker, ec2, azure, gcp (got {'type': 'openstack'})",
     ),
     inventory(
         "inventory-provider-not-mapping",
         "plugin: flaskfleet.cloud.fleet\nproviders: docker\n",
-        "providers[0]: each provider needs a type, one of docker, ec2 (got 'docker')",
+        "providers[0]: each provider needs a type, one of docker, ec2, azure (got 'docker')",
     ),
     inventory(
         "inventory-unknown-plugin",

@@ -150,7 +150,7 @@ def test_provider_errors_become_one_line_ansible_errors(tmp_path, monkeypatch):
 
 
 def test_unknown_provider_type_is_refused(tmp_path, monkeypatch):
-    expected = r"each provider needs a type, one of docker, ec2, gcp \(got \{'type': 'gce'\}\)"
+    expected = r"each provider needs a type, one of docker, ec2, azure, gcp \(got \{'type': 'gce'\}\)"
     with pytest.raises(AnsibleError, match=expected):
         parse(tmp_path, "plugin: flaskfleet.cloud.fleet\nproviders:\n  - type: gce\n", monkeypatch, {})
 
