@@ -88,9 +88,13 @@ run_groups() {
 }
 
 stage_pytest() {
+    # The cloud APIs are local fakes (moto, the ARM and GCE fakes): light on the hosts, one group.
     run_groups \
-        unit-aws tests/unit tests/integration/aws -m "not faults" -- \
-        hosts-tasks tests/integration --ignore=tests/integration/aws --ignore=tests/integration/deploy -m "not faults" -- \
+        unit-clouds tests/unit tests/integration/aws tests/integration/azure tests/integration/gcp -m "not faults" -- \
+        hosts-tasks tests/integration --ignore=tests/integration/aws --ignore=tests/integration/azure \
+            --ignore=tests/integration/gcp --ignore=tests/integration/deploy --ignore=tests/integration/runner \
+            -m "not faults" -- \
+        runner tests/integration/runner -m "not faults" -- \
         deploy tests/integration/deploy -m "not faults"
 }
 
