@@ -91,7 +91,9 @@ def test_deploy_of_a_new_app_creates_its_site(fleet, notes_artifact):
 def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_artifact, notes_artifact, figure):
     host = fleet.hosts[0]
     url = host.url(80, "/")
-    with Load(url, clients=8, host=NAME_A) as load_a, Load(url, clients=8, host=NAME_B) as load_b:
+    # Bounded: 8 clients per app, at most 25 minutes (the four runs take a few minutes each).
+    bound = {"clients": 8, "max_seconds": 1500}
+    with Load(url, host=NAME_A, **bound) as load_a, Load(url, host=NAME_B, **bound) as load_b:
         load_a.wait_for_requests(30)
         load_b.wait_for_requests(30)
         steps = [
@@ -106,13 +108,15 @@ def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_ar
             for h in fleet.hosts:
                 served = {name: served_release(h, name=name) for name in wanted}
                 assert served == wanted, f"after {what} on {h.name}"
-        wait_for(lambda: load_b.report.counts().get(R1, 0) > 0 and load_a.report.total > 100, what="load")
+        total = load_a.report.total + load_b.report.total
+        wait_for(lambda: load_a.report.total + load_b.report.total > total + 40, what="answers after the last step")
     figure(f"hello under load while both apps changed: {load_a.report.summary()}")
     figure(f"notes under load while both apps changed: {load_b.report.summary()}")
     assert load_a.report.failures == [], load_a.report.summary()
     assert load_b.report.failures == [], load_b.report.summary()
-    assert load_a.report.releases_in_order() == [R1, R2, R1]
-    assert load_b.report.releases_in_order() == [R1, R2, R1]
+    for load in (load_a, load_b):  # old and new answer side by side during a reload: first, last, seen
+        seen = load.report.releases_in_order()
+        assert (seen[0], seen[-1], R2 in seen) == (R1, R1, True), seen
 
 
 def test_invalid_nginx_change_for_one_app_changes_nothing(fleet, build_artifact):
