@@ -100,7 +100,11 @@ def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_ar
             ("deploy hello R2", lambda: deploy(fleet, A, build_artifact(A, R2), **FAST), {NAME_A: R2, NAME_B: R1}),
             ("deploy notes R2", lambda: deploy(fleet, B, notes_artifact(R2), **VARS_B), {NAME_A: R2, NAME_B: R2}),
             ("roll back hello", lambda: rollback(fleet, A, *extra(**FAST)), {NAME_A: R1, NAME_B: R2}),
-            ("roll back notes", lambda: rollback(fleet, B, *extra(**FAST)), {NAME_A: R1, NAME_B: R1}),
+            (
+                "roll back notes",
+                lambda: rollback(fleet, B, *extra(**FAST, flask_app_health_path="/up")),
+                {NAME_A: R1, NAME_B: R1},
+            ),
         ]
         for what, run, wanted in steps:
             proc = run()
