@@ -3,9 +3,9 @@ health at /up, sqlite data dir from an env var), one nginx site each, routed by 
 
 The module builds on its own state, in file order: hello is set up the way site.yml does it (base +
 nginx, default site, name a.example) and deployed; notes is deployed by the deploy playbook
-alone, which creates its site (name b.example). Then both are deployed and rolled back
-independently under load, an invalid nginx change for notes is refused without touching the
-live configuration, and a second default site is refused.
+alone, which creates its site (name b.example). An invalid nginx change for notes is refused
+without touching the live configuration (hello then deploys R2), a second default site is
+refused, and both apps are deployed and rolled back independently under load.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import http.client
 import re
 
 import pytest
-from conftest import R1, R2
+from conftest import R1, R2, R3
 from deployhelp import EXAMPLES, PREPARE, deploy, extra, host_sh, output, prepare, rollback, served_release, wait_for
 from loadgen import Load
 
@@ -88,41 +88,6 @@ def test_deploy_of_a_new_app_creates_its_site(fleet, notes_artifact):
     _nginx_t_passes(fleet)
 
 
-def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_artifact, notes_artifact, figure):
-    host = fleet.hosts[0]
-    url = host.url(80, "/")
-    # Bounded: 8 clients per app, at most 25 minutes (the four runs take a few minutes each).
-    bound = {"clients": 8, "max_seconds": 1500}
-    with Load(url, host=NAME_A, **bound) as load_a, Load(url, host=NAME_B, **bound) as load_b:
-        load_a.wait_for_requests(30)
-        load_b.wait_for_requests(30)
-        steps = [
-            ("deploy hello R2", lambda: deploy(fleet, A, build_artifact(A, R2), **FAST), {NAME_A: R2, NAME_B: R1}),
-            ("deploy notes R2", lambda: deploy(fleet, B, notes_artifact(R2), **VARS_B), {NAME_A: R2, NAME_B: R2}),
-            ("roll back hello", lambda: rollback(fleet, A, *extra(**FAST)), {NAME_A: R1, NAME_B: R2}),
-            (
-                "roll back notes",
-                lambda: rollback(fleet, B, *extra(**FAST, flask_app_health_path="/up")),
-                {NAME_A: R1, NAME_B: R1},
-            ),
-        ]
-        for what, run, wanted in steps:
-            proc = run()
-            assert proc.returncode == 0, f"{what}:\n{output(proc)[-4000:]}"
-            for h in fleet.hosts:
-                served = {name: served_release(h, name=name) for name in wanted}
-                assert served == wanted, f"after {what} on {h.name}"
-        total = load_a.report.total + load_b.report.total
-        wait_for(lambda: load_a.report.total + load_b.report.total > total + 40, what="answers after the last step")
-    figure(f"hello under load while both apps changed: {load_a.report.summary()}")
-    figure(f"notes under load while both apps changed: {load_b.report.summary()}")
-    assert load_a.report.failures == [], load_a.report.summary()
-    assert load_b.report.failures == [], load_b.report.summary()
-    for load in (load_a, load_b):  # old and new answer side by side during a reload: first, last, seen
-        seen = load.report.releases_in_order()
-        assert (seen[0], seen[-1], R2 in seen) == (R1, R1, True), seen
-
-
 def test_invalid_nginx_change_for_one_app_changes_nothing(fleet, build_artifact):
     before = [host_sh(h, f"sha256sum {SITE_B}").stdout for h in fleet.hosts]
     proc = prepare_failing(fleet, B, nginx_server_name=[NAME_B], nginx_default_server=False,
@@ -153,6 +118,42 @@ def test_second_default_site_is_refused(fleet):
         assert "app hello already is; set nginx_default_server=false for one of them" in line
     assert [host_sh(h, f"sha256sum {SITE_B}").stdout for h in fleet.hosts] == before
     _nginx_t_passes(fleet)
+
+
+def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_artifact, notes_artifact, figure):
+    host = fleet.hosts[0]
+    url = host.url(80, "/")
+    # Bounded: 6 clients per app, at most an hour (the four runs take a few minutes each).
+    bound = {"clients": 6, "max_seconds": 3600}
+    with Load(url, host=NAME_A, **bound) as load_a, Load(url, host=NAME_B, **bound) as load_b:
+        load_a.wait_for_requests(30)
+        load_b.wait_for_requests(30)
+        steps = [
+            ("deploy hello R2", lambda: deploy(fleet, A, build_artifact(A, R2), **FAST), {NAME_A: R2, NAME_B: R1}),
+            ("deploy notes R2", lambda: deploy(fleet, B, notes_artifact(R2), **VARS_B), {NAME_A: R2, NAME_B: R2}),
+            ("roll back hello", lambda: rollback(fleet, A, *extra(**FAST)), {NAME_A: R1, NAME_B: R2}),
+            (
+                "roll back notes",
+                lambda: rollback(fleet, B, *extra(**FAST, flask_app_health_path="/up")),
+                {NAME_A: R1, NAME_B: R1},
+            ),
+        ]
+        for what, run, wanted in steps:
+            proc = run()
+            assert proc.returncode == 0, f"{what}:\n{output(proc)[-4000:]}"
+            for h in fleet.hosts:
+                served = {name: served_release(h, name=name) for name in wanted}
+                assert served == wanted, f"after {what} on {h.name}"
+        total = load_a.report.total + load_b.report.total
+        wait_for(lambda: load_a.report.total + load_b.report.total > total + 40, what="answers after the last step")
+    figure(f"hello under load while both apps changed: {load_a.report.summary()}")
+    figure(f"notes under load while both apps changed: {load_b.report.summary()}")
+    assert load_a.report.failures == [], load_a.report.summary()
+    assert load_b.report.failures == [], load_b.report.summary()
+    # Old and new answer side by side during a reload: the first, the last and the new one seen.
+    for load, (first, new) in ((load_a, (R2, R3)), (load_b, (R1, R2))):
+        seen = load.report.releases_in_order()
+        assert (seen[0], seen[-1], new in seen) == (first, first, True), seen
 
 
 def prepare_failing(fleet, app: str, **variables):
