@@ -25,6 +25,7 @@ pytestmark = [pytest.mark.docker, pytest.mark.slow]
 A, B = "hello", "notes"
 NAME_A, NAME_B = "a.example", "b.example"
 FAST = {"flask_app_drain_seconds": 1, "flask_app_health_retries": 5, "flask_app_health_delay": 1}
+HEALTH_B = {"flask_app_health_path": "/up"}
 VARS_B = {
     **FAST,
     "flask_app_health_path": "/up",
@@ -129,14 +130,10 @@ def test_both_apps_deploy_and_roll_back_independently_under_load(fleet, build_ar
         load_a.wait_for_requests(30)
         load_b.wait_for_requests(30)
         steps = [
-            ("deploy hello R2", lambda: deploy(fleet, A, build_artifact(A, R2), **FAST), {NAME_A: R2, NAME_B: R1}),
-            ("deploy notes R2", lambda: deploy(fleet, B, notes_artifact(R2), **VARS_B), {NAME_A: R2, NAME_B: R2}),
-            ("roll back hello", lambda: rollback(fleet, A, *extra(**FAST)), {NAME_A: R1, NAME_B: R2}),
-            (
-                "roll back notes",
-                lambda: rollback(fleet, B, *extra(**FAST, flask_app_health_path="/up")),
-                {NAME_A: R1, NAME_B: R1},
-            ),
+            ("deploy hello R3", lambda: deploy(fleet, A, build_artifact(A, R3), **FAST), {NAME_A: R3, NAME_B: R1}),
+            ("deploy notes R2", lambda: deploy(fleet, B, notes_artifact(R2), **VARS_B), {NAME_A: R3, NAME_B: R2}),
+            ("roll back hello", lambda: rollback(fleet, A, *extra(**FAST)), {NAME_A: R2, NAME_B: R2}),
+            ("roll back notes", lambda: rollback(fleet, B, *extra(**FAST, **HEALTH_B)), {NAME_A: R2, NAME_B: R1}),
         ]
         for what, run, wanted in steps:
             proc = run()
