@@ -10,7 +10,10 @@ class Handler(BaseHTTPRequestHandler):
     """200 with the path and the proxy headers nginx added."""
 
     def do_GET(self):
-        body = ("backend saw %s proto=%s\n" % (self.path, self.headers.get("X-Forwarded-Proto"))).encode()
+        body = "backend saw %s proto=%s" % (self.path, self.headers.get("X-Forwarded-Proto"))
+        if self.headers.get("X-Forwarded-Prefix"):  # a site below a path prefix (nginx_path_prefix)
+            body += " prefix=%s script_name=%s" % (self.headers["X-Forwarded-Prefix"], self.headers.get("SCRIPT_NAME"))
+        body = (body + "\n").encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/plain")
         self.send_header("Content-Length", str(len(body)))

@@ -65,10 +65,10 @@ def host_sh(host, script: str, check: bool = True) -> subprocess.CompletedProces
     return proc
 
 
-def served_release(host, port: int = 80, scheme: str = "http") -> str | None:
-    """The release id the host's nginx serves on ``/`` right now."""
-    sample = request(urlsplit(f"{scheme}://127.0.0.1:{host.published_ports[port]}/"))
-    assert sample.status == 200, f"{host.name} answered {sample.status} {sample.error}"
+def served_release(host, port: int = 80, scheme: str = "http", name: str | None = None) -> str | None:
+    """The release id the host's nginx serves on ``/`` right now (for server name ``name`` when given)."""
+    sample = request(urlsplit(f"{scheme}://127.0.0.1:{host.published_ports[port]}/"), host=name)
+    assert sample.status == 200, f"{host.name} ({name or 'default site'}) answered {sample.status} {sample.error}"
     return sample.release
 
 

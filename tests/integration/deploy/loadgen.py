@@ -86,10 +86,14 @@ class LoadReport:
 class Load:
     """``with Load(url, clients=20) as load: ...`` runs the clients for the block's duration (bounded)."""
 
-    def __init__(self, url: str, clients: int = 20, max_seconds: float = 300, pause: float = 0.05):
+    def __init__(
+        self, url: str, clients: int = 20, max_seconds: float = 300, pause: float = 0.05, host: str | None = None
+    ):
         """:param url: the page to request; :param clients: concurrent clients;
-        :param max_seconds: hard stop; :param pause: think time between a client's requests."""
+        :param max_seconds: hard stop; :param pause: think time between a client's requests;
+        :param host: ``Host`` header to send (the site's server name), default the URL's."""
         self.url, self.clients, self.max_seconds, self.pause = url, clients, max_seconds, pause
+        self.host = host
         self.report = LoadReport()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -116,14 +120,14 @@ class Load:
     def _client(self) -> None:
         parts = urlsplit(self.url)
         while not self._stop.is_set() and time.monotonic() < self._deadline:
-            sample = request(parts)
+            sample = request(parts, host=self.host)
             with self._lock:
                 self.report.samples.append(sample)
             time.sleep(self.pause)
 
 
-def request(parts, timeout: float = 10) -> Sample:
-    """One GET on a new connection; the release id is read from the body."""
+def request(parts, timeout: float = 10, host: str | None = None) -> Sample:
+    """One GET on a new connection (``Host: host`` when given); the release id is read from the body."""
     started = time.monotonic()
     if parts.scheme == "https":
         context = ssl._create_unverified_context()  # noqa: S323 - the test hosts use self-signed certificates
@@ -131,7 +135,8 @@ def request(parts, timeout: float = 10) -> Sample:
     else:
         conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
     try:
-        conn.request("GET", parts.path or "/", headers={"Connection": "close"})
+        headers = {"Connection": "close", **({"Host": host} if host else {})}
+        conn.request("GET", parts.path or "/", headers=headers)
         resp = conn.getresponse()
         body = resp.read().decode("utf-8", "replace")
         match = RELEASE_RE.search(body)
