@@ -14,6 +14,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.azure import (
     TAG_APP,
     TAG_GROUP,
@@ -59,11 +60,7 @@ ENV_FALLBACKS = {
 
 def check_options(options: dict) -> None:
     """Raise ValueError naming the first unknown or mistyped key of an azure entry."""
-    for key, value in options.items():
-        if key not in OPTIONS:
-            raise ValueError("unknown option %r for provider azure (known: %s)" % (key, ", ".join(sorted(OPTIONS))))
-        if value is not None and not isinstance(value, OPTIONS[key]):
-            raise ValueError("option %r of provider azure must be a %s" % (key, OPTIONS[key].__name__))
+    check_entry_options(PROVIDER, options, OPTIONS)
     if options.get("auth_source") not in (None, "auto", "credentials", "default"):
         raise ValueError("auth_source of provider azure must be auto, credentials or default")
 
@@ -109,23 +106,8 @@ def selected(summary: dict, options: dict) -> bool:
 def host_entry(summary: dict, options: dict) -> dict:
     """The provider-neutral host dict of one VM; ``azure_*`` vars carry the Azure facts."""
     tags = summary["tags"]
-    if options.get("use_private_ip"):
-        address = summary["private_ip_address"]
-    else:
-        address = summary["public_ip_address"] or summary["private_ip_address"]
-    extra = dict(("azure_%s" % key, value) for key, value in summary.items())
-    if options.get("ssh_private_key_file"):
-        extra["ansible_ssh_private_key_file"] = options["ssh_private_key_file"]
-    return {
-        "name": summary["name"],
-        "address": address,
-        "port": 22,
-        "user": options.get("user") or tags.get(TAG_USER) or DEFAULT_USER,
-        "provider": PROVIDER,
-        "app": tags.get(TAG_APP),
-        "group": tags.get(TAG_GROUP),
-        "vars": extra,
-    }
+    identity = {"user": tags.get(TAG_USER), "app": tags.get(TAG_APP), "group": tags.get(TAG_GROUP)}
+    return vm_host_entry(PROVIDER, summary["name"], summary, identity, options, DEFAULT_USER)
 
 
 def list_azure_hosts(options: dict, environ: dict | None = None) -> list:

@@ -25,6 +25,7 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.docker_hosts import (
     DockerException,
     DockerHostsError,
@@ -49,11 +50,7 @@ OPTIONS = {
 
 def check_options(options: dict) -> None:
     """Raise ValueError naming the first unknown or mistyped key of a docker provider entry."""
-    for key, value in options.items():
-        if key not in OPTIONS:
-            raise ValueError("unknown option %r for provider docker (known: %s)" % (key, ", ".join(sorted(OPTIONS))))
-        if value is not None and not isinstance(value, OPTIONS[key]):
-            raise ValueError("option %r of provider docker must be a %s" % (key, OPTIONS[key].__name__))
+    check_entry_options(PROVIDER, options, OPTIONS)
 
 
 def host_entry(host: dict, options: dict) -> dict:

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
     TAG_APP,
     TAG_GROUP,
@@ -56,11 +57,7 @@ HOSTNAME_SOURCES = {
 
 def check_options(options: dict) -> None:
     """Raise ValueError naming the first unknown, mistyped or invalid key of an ec2 entry."""
-    for key, value in options.items():
-        if key not in OPTIONS:
-            raise ValueError("unknown option %r for provider ec2 (known: %s)" % (key, ", ".join(sorted(OPTIONS))))
-        if value is not None and not isinstance(value, OPTIONS[key]):
-            raise ValueError("option %r of provider ec2 must be a %s" % (key, OPTIONS[key].__name__))
+    check_entry_options(PROVIDER, options, OPTIONS)
     for preference in options.get("hostnames") or []:
         if not isinstance(preference, str) or not (preference in HOSTNAME_SOURCES or preference.startswith("tag:")):
             known = ", ".join(sorted(HOSTNAME_SOURCES))
@@ -109,24 +106,10 @@ def unique_names(summaries: list, preferences: list) -> list:
 def host_entry(name: str, summary: dict, region: str, options: dict) -> dict:
     """The provider-neutral host dict of one instance; ``ec2_*`` vars carry the EC2 facts."""
     tags = summary["tags"]
-    if options.get("use_private_ip"):
-        address = summary["private_ip_address"]
-    else:
-        address = summary["public_ip_address"] or summary["private_ip_address"]
-    extra = dict(("ec2_%s" % key, value) for key, value in summary.items())
-    extra["ec2_region"] = region
-    if options.get("ssh_private_key_file"):
-        extra["ansible_ssh_private_key_file"] = options["ssh_private_key_file"]
-    return {
-        "name": name,
-        "address": address,
-        "port": 22,
-        "user": options.get("user") or tags.get(TAG_USER) or DEFAULT_USER,
-        "provider": PROVIDER,
-        "app": tags.get(TAG_APP),
-        "group": tags.get(TAG_GROUP),
-        "vars": extra,
-    }
+    identity = {"user": tags.get(TAG_USER), "app": tags.get(TAG_APP), "group": tags.get(TAG_GROUP)}
+    host = vm_host_entry(PROVIDER, name, summary, identity, options, DEFAULT_USER)
+    host["vars"]["ec2_region"] = region
+    return host
 
 
 def list_ec2_hosts(options: dict) -> list:

@@ -15,6 +15,7 @@ __metaclass__ = type
 
 import os
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.gcp import (
     LABEL_APP,
     LABEL_GROUP,
@@ -57,11 +58,7 @@ ENV = {
 
 def check_options(options: dict) -> None:
     """Raise ValueError naming the first unknown, mistyped or invalid key of a gcp entry."""
-    for key, value in options.items():
-        if key not in OPTIONS:
-            raise ValueError("unknown option %r for provider gcp (known: %s)" % (key, ", ".join(sorted(OPTIONS))))
-        if value is not None and not isinstance(value, OPTIONS[key]):
-            raise ValueError("option %r of provider gcp must be a %s" % (key, OPTIONS[key].__name__))
+    check_entry_options(PROVIDER, options, OPTIONS)
     if options.get("auth_kind") not in (None, "application", "serviceaccount", "anonymous"):
         raise ValueError("auth_kind of provider gcp must be application, serviceaccount or anonymous")
     for zone in options.get("zones") or []:
@@ -95,24 +92,10 @@ def instances_of(clients, options: dict, labels: dict) -> list:
 def host_entry(name: str, summary: dict, project: str, options: dict) -> dict:
     """The provider-neutral host dict of one instance; ``gcp_*`` vars carry the GCE facts."""
     labels = summary["labels"]
-    if options.get("use_private_ip"):
-        address = summary["private_ip_address"]
-    else:
-        address = summary["public_ip_address"] or summary["private_ip_address"]
-    extra = dict(("gcp_%s" % key, value) for key, value in summary.items())
-    extra["gcp_project"] = project
-    if options.get("ssh_private_key_file"):
-        extra["ansible_ssh_private_key_file"] = options["ssh_private_key_file"]
-    return {
-        "name": name,
-        "address": address,
-        "port": 22,
-        "user": options.get("user") or labels.get(LABEL_USER) or DEFAULT_USER,
-        "provider": PROVIDER,
-        "app": labels.get(LABEL_APP),
-        "group": labels.get(LABEL_GROUP),
-        "vars": extra,
-    }
+    identity = {"user": labels.get(LABEL_USER), "app": labels.get(LABEL_APP), "group": labels.get(LABEL_GROUP)}
+    host = vm_host_entry(PROVIDER, name, summary, identity, options, DEFAULT_USER)
+    host["vars"]["gcp_project"] = project
+    return host
 
 
 def unique_names(summaries: list) -> list:
