@@ -14,17 +14,21 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import functools
+import time
 import traceback
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.six.moves.urllib.parse import quote
 
 try:
+    from azure.core.rest import HttpRequest
     from azure.core.exceptions import (
         ClientAuthenticationError,
         HttpResponseError,
         ServiceRequestError,
         ServiceResponseError,
     )
+    from azure.mgmt.core.exceptions import ARMErrorFormat
     from azure.identity import AzureAuthorityHosts, ClientSecretCredential, DefaultAzureCredential
     from azure.mgmt.compute import ComputeManagementClient
     from azure.mgmt.network import NetworkManagementClient
@@ -41,6 +45,8 @@ DEFAULT_MAX_ATTEMPTS = 10
 CONNECT_ATTEMPTS = 2
 # Seconds between LRO polls when Azure sends no Retry-After header (it usually does).
 POLL_INTERVAL = 5
+# Template deployments (Microsoft.Resources/deployments), sent through the resource client's pipeline.
+DEPLOYMENTS_API_VERSION = "2024-03-01"
 
 AZURE_COMMON_ARGUMENT_SPEC = dict(
     subscription_id=dict(type="str", fallback=(env_fallback, ["AZURE_SUBSCRIPTION_ID"])),
@@ -186,6 +192,79 @@ def azure_error_handler(action):
         return handler
 
     return wrapper
+
+
+def deployment_error_text(error):
+    """``code: message`` of a failed deployment's ARM error document, innermost detail first."""
+    error = error or {}
+    inner = error
+    while inner.get("details"):
+        inner = inner["details"][0] or {}
+    code = inner.get("code") or error.get("code") or "DeploymentFailed"
+    message = inner.get("message") or error.get("message") or "no message"
+    hint = _http_error_hint(code, message)
+    text = "%s: %s" % (code, message)
+    return _one_line("%s (%s)" % (text, hint) if hint else text)
+
+
+def _raise_for(response):
+    """An ``HttpResponseError`` with the ARM error parsed (like the generated clients raise)."""
+    if response.status_code >= 400:
+        raise HttpResponseError(response=response, error_format=ARMErrorFormat)
+
+
+def _retry_after(response):
+    """Seconds the service asks us to wait before the next poll (``POLL_INTERVAL`` when it says nothing)."""
+    try:
+        return max(0, int(response.headers.get("Retry-After")))
+    except (TypeError, ValueError):
+        return POLL_INTERVAL
+
+
+@azure_error_handler("start the template deployment")
+def start_deployment(azure, group, name, template, parameters):
+    """Start an incremental template deployment in ``group``: one ``PUT``; returns its operation.
+
+    The SDK dropped the deployments operations from azure-mgmt-resource, so the request goes through
+    the resource client's ``send_request`` (same credential, retries for 429/503 and endpoint).
+    """
+    url = "/subscriptions/%s/resourcegroups/%s/providers/Microsoft.Resources/deployments/%s" % (
+        quote(azure.params["subscription_id"], safe=""),
+        quote(group, safe=""),
+        quote(name, safe=""),
+    )
+    body = {"properties": {"mode": "Incremental", "template": template, "parameters": parameters}}
+    request = HttpRequest("PUT", url, params={"api-version": DEPLOYMENTS_API_VERSION}, json=body)
+    response = azure.resource.send_request(request)
+    _raise_for(response)
+    operation = response.headers.get("Azure-AsyncOperation")
+    state = ((response.json() or {}).get("properties") or {}).get("provisioningState")
+    return {"name": name, "operation": operation, "state": state, "retry_after": _retry_after(response)}
+
+
+@azure_error_handler("wait for the template deployment")
+def wait_deployment(azure, started, deadline, sleep=time.sleep):
+    """Poll the deployment's operation (paced by ``Retry-After``) until it ends, whatever it deploys.
+
+    :raises AzureError: when the deployment failed (one line naming the ARM error) or ``deadline`` passed.
+    """
+    if started["operation"] is None:
+        status, error = started["state"] or "Succeeded", None
+    else:
+        status, error, delay = "InProgress", None, started["retry_after"]
+        while status not in ("Succeeded", "Failed", "Canceled"):
+            if time.time() + delay > deadline:
+                raise AzureError("timed out waiting for deployment %s: raise wait_timeout" % started["name"])
+            sleep(delay)
+            response = azure.resource.send_request(HttpRequest("GET", started["operation"]))
+            _raise_for(response)
+            document = response.json() or {}
+            status, error, delay = document.get("status"), document.get("error"), _retry_after(response)
+    if status != "Succeeded":
+        raise AzureError(
+            "deployment %s %s: %s" % (started["name"], (status or "failed").lower(), deployment_error_text(error)),
+            code=(error or {}).get("code"),
+        )
 
 
 def is_not_found(exc):

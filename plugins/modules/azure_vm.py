@@ -18,12 +18,16 @@ description:
   - The resource group, the virtual network with its subnet and the network security group are
     created when missing. Each VM gets its own network interface (and, only when asked, its own
     public IP), made by Azure from the VM's network interface configuration and deleted with it.
-  - Missing VMs are created with one C(PUT) each, all started at once as parallel long-running
-    operations and then waited on together (Azure's C(Retry-After) paces the polls, no fixed sleep).
-    Extra VMs are deleted the same way, oldest first.
-  - Besides those per-VM requests the number of API calls does not grow with O(count), one list of
-    the group's VMs, one image lookup, one VM size list, one usage (quota) list, one GET each for the
-    network and the security group, one list each of NICs and public IPs for the addresses.
+  - All missing VMs are created together in ONE Azure Resource Manager template deployment (one
+    C(PUT) of C(Microsoft.Resources/deployments) in incremental mode, its template a C(copy) loop
+    over the new VMs' names), then the deployment's long-running operation is polled until it ends
+    (Azure's C(Retry-After) paces the polls, no fixed sleep). When the deployment fails, the VMs of
+    this run are deleted again and the task fails with one line naming the deployment's error.
+  - Extra VMs are deleted with one C(DELETE) each, all in parallel, oldest first.
+  - So the number of API calls does not grow with O(count) when creating, one list of the group's
+    VMs (and one more after the deployment), one image lookup, one VM size list, one usage (quota)
+    list, one GET each for the network and the security group, the deployment and its polls, one
+    list each of NICs and public IPs for the addresses.
   - Secure by default, login only with the SSH key (C(disablePasswordAuthentication)), no public IP,
     SSH allowed only from O(ssh_cidrs) (never from the whole internet unless O(allow_world_ssh=true)),
     encryption at host for the managed disks. Each default can be changed explicitly.
@@ -293,6 +297,11 @@ host_keys:
   returned: always
   type: dict
   sample: {hello-web-1a2b3c4d: ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI...}
+deployment:
+  description: Name of the template deployment that created this run's VMs.
+  returned: when VMs were created
+  type: str
+  sample: hello-web-5e6f7a8b
 security_rules:
   description: The inbound rules of the security group after the run, one readable line each.
   returned: when O(state=present)
@@ -319,7 +328,9 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.azure import (
     as_dict,
     azure_error_handler,
     is_not_found,
+    start_deployment,
     summarize_vm,
+    wait_deployment,
 )
 
 try:
@@ -331,6 +342,7 @@ except ImportError:  # cryptography comes with azure-identity; without it no hos
 WORLD = ("0.0.0.0/0", "::/0", "*", "internet", "any")
 NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 NETWORK_API_VERSION = "2020-11-01"
+VM_API_VERSION = "2024-07-01"
 
 # --- the decisions (pure functions) ----------------------------------------------------------
 
@@ -551,6 +563,41 @@ def vm_body(params, vm_name, subnet_id, nsg_id, custom_data):
     }
 
 
+def vms_template(params, subnet_id, nsg_id, with_custom_data):
+    """The ARM template creating every new VM (and, from its NIC configuration, its NIC) in one deployment.
+
+    One resource with a C(copy) loop over the ``vmNames`` parameter; the per-VM custom data (each
+    VM's private host key) travels in the ``customData`` secureObject parameter, which ARM never
+    returns nor logs in the deployment history.
+    """
+    body = vm_body(params, "VMNAME", subnet_id, nsg_id, None)
+    name = "[parameters('vmNames')[copyIndex()]]"
+    props = body["properties"]
+    props["osProfile"]["computerName"] = name
+    nic = props["networkProfile"]["networkInterfaceConfigurations"][0]
+    nic["name"] = "[format('{0}-nic', parameters('vmNames')[copyIndex()])]"
+    pip = nic["properties"]["ipConfigurations"][0]["properties"].get("publicIPAddressConfiguration")
+    if pip:
+        pip["name"] = "[format('{0}-ip', parameters('vmNames')[copyIndex()])]"
+    template_parameters = {"vmNames": {"type": "array"}}
+    if with_custom_data:
+        props["osProfile"]["customData"] = "[parameters('customData').values[copyIndex()]]"
+        template_parameters["customData"] = {"type": "secureObject"}
+    resource = {
+        "type": "Microsoft.Compute/virtualMachines",
+        "apiVersion": VM_API_VERSION,
+        "name": name,
+        "copy": {"name": "vms", "count": "[length(parameters('vmNames'))]", "mode": "Parallel"},
+    }
+    resource.update(body)
+    return {
+        "$schema": "https://schema.management.azure.com/schemas/2019-04-01/deploymentTemplate.json#",
+        "contentVersion": "1.0.0.0",
+        "parameters": template_parameters,
+        "resources": [resource],
+    }
+
+
 # --- tiny API wrappers -----------------------------------------------------------------------
 
 
@@ -763,24 +810,29 @@ class AzureVms:
         return subnet, "%s/networkSecurityGroups/%s" % (prefix, self.nsg_name())
 
     def create(self, count):
-        """Start ``count`` VM creations at once, wait for all; on failure delete what this run made."""
+        """Create ``count`` VMs in ONE template deployment and wait on it; on failure delete what it made."""
         subnet_id, nsg_id = self.ids()
         names = ["%s-%s" % (self.params["name"], uuid.uuid4().hex[:8]) for _n in range(count)]
-        pollers = []
+        custom = [self.params.get("custom_data") or self.host_key(name) for name in names]
+        template = vms_template(self.params, subnet_id, nsg_id, any(custom))
+        parameters = {"vmNames": {"value": names}}
+        if any(custom):
+            parameters["customData"] = {"value": {"values": [base64.b64encode(c.encode()).decode() for c in custom]}}
+        deployment = "%s-%s" % (self.params["name"], uuid.uuid4().hex[:8])
+        started = start_deployment(self.azure, self.group, deployment, template, parameters)
+        self.result["created"] = list(names)
+        self.result["deployment"] = deployment
         try:
-            for name in names:
-                custom_data = self.params.get("custom_data") or self.host_key(name)
-                body = vm_body(self.params, name, subnet_id, nsg_id, custom_data)
-                pollers.append(
-                    (
-                        "VM %s" % name,
-                        begin(self.azure.compute.virtual_machines.begin_create_or_update, self.group, name, body),
-                    )
-                )
-                self.result["created"].append(name)
-            return [as_dict(vm) for vm in wait_all(pollers, self.deadline)]
+            wait_deployment(self.azure, started, self.deadline)
+            made = dict((v["name"], v) for v in list_vms(self.azure, self.group) or [])
         except AzureError as e:
             raise AzureError("%s; %s" % (e, self.roll_back())) from e
+        missing = [n for n in names if n not in made]
+        if missing:
+            lost = ", ".join(missing)
+            undone = self.roll_back()
+            raise AzureError("deployment %s succeeded but VMs %s are missing; %s" % (deployment, lost, undone))
+        return [made[n] for n in names]
 
     def host_key(self, name):
         """Cloud-init data with a new host key for ``name`` (public half kept for the result)."""

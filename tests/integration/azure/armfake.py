@@ -8,6 +8,10 @@ documents shaped like ARM's, over HTTPS (the SDK refuses bearer tokens over plai
 - resource groups, virtual networks, network security groups, VMs (PUT/GET/DELETE, list by group
   and by subscription), the NICs and public IPs a VM makes from its ``networkInterfaceConfigurations``,
   image versions, VM sizes and vCPU usage of a location;
+- template deployments (``Microsoft.Resources/deployments``): the template's resources (VMs, with
+  ``copy`` loops and the few template functions the module uses, see ``TemplateExpression``) are made
+  like the VM PUTs make them, and the deployment's operation ends ``Succeeded`` or, when a VM is
+  refused or ``deployment_failure`` says so, ``Failed`` with ARM's ``DeploymentFailed`` error;
 - long-running operations: PUT answers 201 and DELETE 202 with ``Azure-AsyncOperation`` (and
   ``Location``) headers; the operation reports ``InProgress`` ``polls`` times, then ``Succeeded``.
 
@@ -46,6 +50,7 @@ SUB = r"^/subscriptions/(?P<sub>[^/]+)"
 RG = SUB + r"/resourcegroups/(?P<rg>[^/]+)"
 ROUTES = [
     ("resourceGroups", re.compile(RG + r"$")),
+    ("deployments", re.compile(RG + r"/providers/microsoft\.resources/deployments/(?P<name>[^/]+)$")),
     ("virtualMachines.list", re.compile(RG + r"/providers/microsoft\.compute/virtualmachines$")),
     ("virtualMachines", re.compile(RG + r"/providers/microsoft\.compute/virtualmachines/(?P<name>[^/]+)$")),
     ("virtualNetworks", re.compile(RG + r"/providers/microsoft\.network/virtualnetworks/(?P<name>[^/]+)$")),
@@ -96,6 +101,95 @@ class Fault:
         return True
 
 
+class TemplateExpression:
+    """Evaluate the part of ARM's template language the module sends: ``[parameters('x')[copyIndex()]]``,
+    ``.values``, ``format('{0}-nic', ...)``, ``length(...)``, ``concat(...)`` and literals."""
+
+    TOKEN = re.compile(
+        r"\s*(?:(?P<str>'(?:[^']|'')*')|(?P<num>\d+)|(?P<name>[A-Za-z_][A-Za-z0-9_]*)|(?P<sym>[()\[\],.]))"
+    )
+
+    def __init__(self, text: str, parameters: dict, index: int):
+        self.tokens, position = [], 0
+        while position < len(text):
+            match = self.TOKEN.match(text, position)
+            if not match or match.end() == position:
+                raise ArmError(400, "InvalidTemplate", f"The template language expression '{text}' is not valid.")
+            self.tokens.append((match.lastgroup, match.group(match.lastgroup)))
+            position = match.end()
+        self.text, self.parameters, self.index, self.at = text, parameters, index, 0
+
+    def fail(self, why: str):
+        raise ArmError(400, "InvalidTemplate", f"The template language expression '{self.text}' is not valid: {why}.")
+
+    def take(self, symbol: str | None = None):
+        if self.at >= len(self.tokens) or (symbol and self.tokens[self.at][1] != symbol):
+            self.fail(f"expected {symbol or 'more'}")
+        self.at += 1
+        return self.tokens[self.at - 1]
+
+    def evaluate(self):
+        value = self.expression()
+        if self.at != len(self.tokens):
+            self.fail("unexpected text at the end")
+        return value
+
+    def expression(self):
+        kind, text = self.take()
+        if kind == "str":
+            value = text[1:-1].replace("''", "'")
+        elif kind == "num":
+            value = int(text)
+        elif kind == "name":
+            self.take("(")
+            args = []
+            while self.tokens[self.at][1] != ")":
+                args.append(self.expression())
+                if self.tokens[self.at][1] == ",":
+                    self.take(",")
+            self.take(")")
+            value = self.call(text.lower(), args)
+        else:
+            self.fail(f"unexpected {text}")
+        while self.at < len(self.tokens) and self.tokens[self.at][1] in "[.":
+            if self.take()[1] == "[":
+                key = self.expression()
+                self.take("]")
+            else:
+                key = self.take()[1]
+            try:
+                value = value[key]
+            except (KeyError, IndexError, TypeError):
+                self.fail(f"no element {key!r}")
+        return value
+
+    def call(self, function: str, args: list):
+        if function == "parameters":
+            if args[0] not in self.parameters:
+                self.fail(f"the parameter '{args[0]}' is not defined")
+            return self.parameters[args[0]]
+        if function == "copyindex":
+            return self.index + (args[0] if args else 0)
+        if function == "format":
+            return args[0].format(*args[1:])
+        if function == "length":
+            return len(args[0])
+        if function == "concat":
+            return "".join(str(a) for a in args)
+        return self.fail(f"the fake does not know the function {function}")
+
+
+def expand(value, parameters: dict, index: int):
+    """A template value with every ``[expression]`` string evaluated for copy index ``index``."""
+    if isinstance(value, dict):
+        return {k: expand(v, parameters, index) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand(v, parameters, index) for v in value]
+    if isinstance(value, str) and value.startswith("[") and value.endswith("]") and not value.startswith("[["):
+        return TemplateExpression(value[1:-1], parameters, index).evaluate()
+    return value
+
+
 def make_certificate(directory: Path) -> tuple[Path, Path]:
     """A self-signed certificate for 127.0.0.1 (the tests trust it through REQUESTS_CA_BUNDLE)."""
     cert, key = directory / "arm-fake.crt", directory / "arm-fake.key"
@@ -134,10 +228,13 @@ class ArmFake:
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     # -- what tests look at -------------------------------------------------------------------
-    def reset(self, *faults: Fault) -> None:
-        """Forget recorded calls and bodies; set new faults."""
+    def reset(self, *faults: Fault, deployment_failure: tuple[int, str, str] | None = None) -> None:
+        """Forget recorded calls and bodies; set new faults. ``deployment_failure=(n, code, message)``
+        makes the next deployments fail with that error once ``n`` of their VMs were made."""
         with self.lock:
             self.calls: list[str] = []
+            self.deployed: list[dict] = []
+            self.deployment_failure = deployment_failure
             self.bodies: dict[str, list[dict]] = {}
             self.token_requests = 0
             self.faults = list(faults)
@@ -175,9 +272,9 @@ class ArmFake:
     def _id(self, path: str) -> str:
         return urllib.parse.unquote(path).lower()
 
-    def _async(self, resource_id: str | None) -> str:
+    def _async(self, resource_id: str | None, made: list[str] | None = None, error: dict | None = None) -> str:
         op = uuid.uuid4().hex
-        self.operations[op] = {"polls": self.polls, "resource": resource_id, "error": None}
+        self.operations[op] = {"polls": self.polls, "resource": resource_id, "made": made or [], "error": error}
         return op
 
     def _check_rg(self, match) -> str:
@@ -382,9 +479,84 @@ class ArmFake:
         if op["polls"] > 0:
             op["polls"] -= 1
             return 200, {"Retry-After": "1"}, {"name": m["op"], "status": "InProgress", "startTime": now()}
+        for made in op["made"]:
+            if made in self.resources:
+                self.resources[made]["properties"]["provisioningState"] = "Succeeded"
+        if op["error"]:
+            if op["resource"] in self.resources:
+                self.resources[op["resource"]]["properties"]["provisioningState"] = "Failed"
+            error = {
+                "code": "DeploymentFailed",
+                "message": "At least one resource deployment operation failed. Please list deployment operations "
+                "for details. Please see https://aka.ms/arm-deployment-operations for usage details.",
+                "details": [op["error"]],
+            }
+            return 200, {}, {"name": m["op"], "status": "Failed", "startTime": now(), "endTime": now(), "error": error}
         if op["resource"] in self.resources:
             self.resources[op["resource"]]["properties"]["provisioningState"] = "Succeeded"
         return 200, {}, {"name": m["op"], "status": "Succeeded", "startTime": now(), "endTime": now()}
+
+    def _deployments(self, method, path, m, query, body):
+        rid = self._id(path)
+        if method == "GET":
+            if rid not in self.resources:
+                self._check_rg(m)
+                raise ArmError(404, "DeploymentNotFound", f"Deployment '{m['name']}' could not be found.")
+            return 200, {}, self.resources[rid]
+        self._check_rg(m)
+        props = (body or {}).get("properties") or {}
+        template = props.get("template") or {}
+        given = dict((k, (v or {}).get("value")) for k, v in (props.get("parameters") or {}).items())
+        declared = template.get("parameters") or {}
+        undeclared = sorted(set(given) - set(declared))
+        missing = sorted(k for k in declared if k not in given and "defaultValue" not in declared[k])
+        if undeclared or missing or props.get("mode") not in ("Incremental", "Complete"):
+            raise ArmError(
+                400,
+                "InvalidTemplate",
+                f"Deployment template validation failed: parameters not declared {undeclared}, missing {missing}.",
+            )
+        values = {k: given.get(k, declared[k].get("defaultValue")) for k in declared}
+        resources = []
+        for resource in template.get("resources") or []:
+            copy = resource.get("copy")
+            number = expand(copy["count"], values, 0) if copy else 1
+            single = {k: v for k, v in resource.items() if k != "copy"}
+            resources.extend(expand(single, values, index) for index in range(number))
+        self.deployed.extend(resources)
+        rg_path = urllib.parse.unquote(path).split("/providers/")[0]
+        made, error = [], None
+        for resource in resources:
+            failure = self.deployment_failure
+            if failure is not None and len(made) >= failure[0]:
+                error = {"code": failure[1], "message": failure[2]}
+                break
+            if resource.get("type", "").lower() != "microsoft.compute/virtualmachines":
+                error = {"code": "InvalidResourceType", "message": f"The fake deploys no {resource.get('type')}"}
+                break
+            vm_path = f"{rg_path}/providers/Microsoft.Compute/virtualMachines/{resource['name']}"
+            try:
+                self._create_vm(vm_path, {"name": resource["name"]}, resource)
+            except ArmError as e:
+                error = {"code": e.code, "message": e.message}
+                break
+            made.append(self._id(vm_path))
+        secure = [k for k, v in declared.items() if v.get("type", "").lower() in ("securestring", "secureobject")]
+        doc = {
+            "id": urllib.parse.unquote(path),
+            "name": m["name"],
+            "type": "Microsoft.Resources/deployments",
+            "properties": {
+                "provisioningState": "Accepted",
+                "mode": props["mode"],
+                "parameters": {k: {"type": "SecureObject"} if k in secure else {"value": v} for k, v in given.items()},
+                "timestamp": now(),
+            },
+        }
+        created = rid not in self.resources
+        self.resources[rid] = doc
+        op = self._async(rid, made, error)
+        return (201 if created else 200), self._op_headers(op), doc
 
     def _virtualMachines(self, method, path, m, query, body):
         rid = self._id(path)

@@ -89,3 +89,63 @@ def test_summarize_vm_with_addresses():
     assert summary["resource_group"] == "RG" and summary["image"] == "Debian:o:s:latest"
     assert (summary["private_ip_address"], summary["public_ip_address"]) == ("10.0.0.4", "20.1.2.3")
     assert summary["password_authentication"] is False and summary["encryption_at_host"] is True
+
+
+class Answer:
+    """One HTTP answer of the fake resource client below."""
+
+    def __init__(self, document, retry_after=None, status=200):
+        self.status_code, self.document = status, document
+        self.headers = {"Retry-After": str(retry_after)} if retry_after is not None else {}
+
+    def json(self):
+        return self.document
+
+
+class OperationClient:
+    """Answers the deployment's operation polls in order and records the polled URLs."""
+
+    def __init__(self, *answers):
+        self.answers, self.urls = list(answers), []
+
+    def send_request(self, request):
+        self.urls.append((request.method, request.url))
+        return self.answers.pop(0)
+
+
+class Clients:
+    def __init__(self, resource):
+        self.resource = resource
+
+
+STARTED = {"name": "web-1a2b", "operation": "https://arm/op/1", "state": "Accepted", "retry_after": 1}
+
+
+def test_wait_deployment_polls_paced_by_retry_after_until_success():
+    client = OperationClient(Answer({"status": "InProgress"}, retry_after=3), Answer({"status": "Succeeded"}))
+    sleeps = []
+    azure.wait_deployment(Clients(client), STARTED, 10**10, sleep=sleeps.append)
+    assert sleeps == [1, 3] and client.urls == [("GET", "https://arm/op/1")] * 2
+
+
+def test_wait_deployment_failure_names_the_innermost_error_in_one_line():
+    error = {
+        "code": "DeploymentFailed",
+        "message": "At least one resource deployment operation failed.",
+        "details": [{"code": "QuotaExceeded", "message": "Operation could not be completed\nas it exceeds quota."}],
+    }
+    client = OperationClient(Answer({"status": "Failed", "error": error}))
+    with pytest.raises(azure.AzureError) as failed:
+        azure.wait_deployment(Clients(client), STARTED, 10**10, sleep=lambda s: None)
+    assert str(failed.value) == (
+        "deployment web-1a2b failed: QuotaExceeded: Operation could not be completed as it exceeds quota. "
+        "(a subscription quota or capacity was reached: lower count, use another vm_size or location, "
+        "or ask Azure for more)"
+    )
+
+
+def test_wait_deployment_gives_up_at_the_deadline_without_sleeping_past_it():
+    client = OperationClient(Answer({"status": "InProgress"}, retry_after=30))
+    with pytest.raises(azure.AzureError, match="timed out waiting for deployment web-1a2b: raise wait_timeout"):
+        azure.wait_deployment(Clients(client), dict(STARTED, retry_after=30), 0, sleep=lambda s: None)
+    assert client.urls == []

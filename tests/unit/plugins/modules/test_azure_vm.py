@@ -91,3 +91,32 @@ def test_host_key_cloud_config_installs_exactly_that_key():
     config = yaml.safe_load(azure_vm.host_key_cloud_config(private, public))
     assert config["ssh_keys"] == {"ed25519_private": private.strip() + "\n", "ed25519_public": public}
     assert config["ssh_deletekeys"] is True and config["ssh_genkeytypes"] == []
+
+
+def test_vms_template_loops_one_secure_vm_over_the_names():
+    params = dict(BASE, public_ip=True)
+    template = azure_vm.vms_template(params, "SUBNET", "NSG", with_custom_data=True)
+    [resource] = template["resources"]
+    assert resource["type"] == "Microsoft.Compute/virtualMachines"
+    assert resource["copy"]["count"] == "[length(parameters('vmNames'))]"
+    assert resource["name"] == resource["properties"]["osProfile"]["computerName"]
+    assert resource["name"] == "[parameters('vmNames')[copyIndex()]]"
+    profile = resource["properties"]["osProfile"]
+    assert profile["customData"] == "[parameters('customData').values[copyIndex()]]"
+    assert profile["linuxConfiguration"]["disablePasswordAuthentication"] is True
+    assert resource["properties"]["securityProfile"]["encryptionAtHost"] is True
+    [nic] = resource["properties"]["networkProfile"]["networkInterfaceConfigurations"]
+    assert nic["name"] == "[format('{0}-nic', parameters('vmNames')[copyIndex()])]"
+    pip = nic["properties"]["ipConfigurations"][0]["properties"]["publicIPAddressConfiguration"]
+    assert pip["name"] == "[format('{0}-ip', parameters('vmNames')[copyIndex()])]"
+    assert template["parameters"] == {"vmNames": {"type": "array"}, "customData": {"type": "secureObject"}}
+    assert resource["tags"]["flaskfleet.name"] == "web"
+
+
+def test_vms_template_without_custom_data_declares_no_such_parameter():
+    template = azure_vm.vms_template(BASE, "SUBNET", "NSG", with_custom_data=False)
+    [resource] = template["resources"]
+    assert "customData" not in resource["properties"]["osProfile"]
+    assert template["parameters"] == {"vmNames": {"type": "array"}}
+    nic = resource["properties"]["networkProfile"]["networkInterfaceConfigurations"][0]
+    assert "publicIPAddressConfiguration" not in nic["properties"]["ipConfigurations"][0]["properties"]
