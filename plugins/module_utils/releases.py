@@ -829,8 +829,8 @@ def _acquire_once(path, holder, run_id, release_id, force, check_mode):
         raise LockHeld(lock_held_message(current), current)
     if check_mode:
         return True, wanted, current
-    if not os.path.isdir(os.path.dirname(path)):
-        os.makedirs(os.path.dirname(path), 0o755)
+    # NOTE: exist_ok: runs that start together all find the directory missing.
+    os.makedirs(os.path.dirname(path), 0o755, exist_ok=True)
     if current is not None:
         os.unlink(path)
     if not _create_lock(path, wanted):
