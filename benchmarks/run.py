@@ -74,7 +74,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     p.add_argument("--quick", action="store_true", help="small run for development: N=1,5, 2 rounds, small payloads")
     p.add_argument("--name", help="report name under benchmarks/results/ (default 'latest', or 'quick')")
-    p.add_argument("--provision-counts", type=_ints, help="EC2 instance counts (default 1,20,100; --quick 1,5)")
+    p.add_argument("--provision-counts", type=_ints, help="host counts per provider (default 1,20,100; --quick 1,5)")
     p.add_argument("--file-mb", type=int, help="size of the big transfer file in MB (default 100; --quick 10)")
     p.add_argument("--tree-files", type=int, help="files in the small-file tree (default 2000; --quick 200)")
     p.add_argument(

@@ -37,6 +37,21 @@ HOST_KEYS = {
 }
 
 
+def gcp_env(base_env: dict) -> dict:
+    """Ansible's environment with anonymous credentials; nothing may reach Google or a metadata server."""
+    env = {k: v for k, v in base_env.items() if not k.startswith(("GOOGLE_", "GCP_", "CLOUDSDK_"))}
+    env.update(
+        GCP_PROJECT=PROJECT,
+        GCP_AUTH_KIND="anonymous",
+        CLOUDSDK_CONFIG="/nonexistent/gcloud",
+        NO_GCE_CHECK="True",
+        GCE_METADATA_HOST="127.0.0.1:9",
+        GCE_METADATA_IP="127.0.0.1:9",
+        ANSIBLE_STDOUT_CALLBACK="ansible.posix.json",
+    )
+    return env
+
+
 def error_body(code: int, message: str, reason: str, domain: str = "global") -> dict:
     """Google's JSON error document."""
     return {
