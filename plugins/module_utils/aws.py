@@ -327,12 +327,6 @@ class FleetAWSModule:
 
 
 # --- EC2 -----------------------------------------------------------------------------------
-# Tags that identify flaskfleet's hosts; the same keys as the Docker labels of local hosts.
-TAG_MANAGED = "flaskfleet.managed"
-TAG_APP = "flaskfleet.app"
-TAG_GROUP = "flaskfleet.group"
-TAG_NAME = "flaskfleet.name"
-TAG_USER = "flaskfleet.user"
 LIVE_STATES = ("pending", "running", "stopping", "stopped")
 # DescribeInstances accepts at most this many instance ids per call.
 ID_BATCH = 1000

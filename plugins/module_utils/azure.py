@@ -384,12 +384,6 @@ class FleetAzureModule:
 
 
 # --- VMs -------------------------------------------------------------------------------------
-# The same tag keys as EC2's tags and the Docker labels of local hosts.
-TAG_MANAGED = "flaskfleet.managed"
-TAG_APP = "flaskfleet.app"
-TAG_GROUP = "flaskfleet.group"
-TAG_NAME = "flaskfleet.name"
-TAG_USER = "flaskfleet.user"
 
 
 def as_dict(obj):

@@ -316,12 +316,9 @@ import re
 import time
 import uuid
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP, TAG_MANAGED, TAG_NAME
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.azure import (
-    TAG_APP,
-    TAG_GROUP,
-    TAG_MANAGED,
-    TAG_NAME,
-    TAG_USER,
     AzureError,
     FleetAzureModule,
     addresses_by_vm,
@@ -347,39 +344,26 @@ VM_API_VERSION = "2024-07-01"
 # --- the decisions (pure functions) ----------------------------------------------------------
 
 
-def identity_tags(params):
-    """The tags that make a VM one of ours for this name/group/app."""
-    tags = {TAG_MANAGED: "true", TAG_NAME: params["name"], TAG_GROUP: params["group"] or params["name"]}
-    if params.get("app"):
-        tags[TAG_APP] = params["app"]
-    return tags
-
-
 def wanted_tags(params):
     """Every tag a new VM of this identity gets (identity tags win over ``tags``)."""
-    tags = {TAG_USER: params["user"]}
-    tags.update(dict((k, str(v)) for k, v in (params.get("tags") or {}).items()))
-    tags.update(identity_tags(params))
-    return tags
+    return identity.wanted_tags(params)
 
 
 def ours(vms, params):
     """The VMs carrying this identity (without ``app``, VMs of some app are not ours)."""
-    identity = identity_tags(params)
+    wanted = identity.identity_tags(params)
     found = []
     for vm in vms:
         tags = vm.get("tags") or {}
-        if all(tags.get(k) == v for k, v in identity.items()) and (params.get("app") or TAG_APP not in tags):
+        if all(tags.get(k) == v for k, v in wanted.items()) and (params.get("app") or TAG_APP not in tags):
             found.append(vm)
     return found
 
 
 def plan_count(vms, count):
     """``(number to create, [names to delete])``: the oldest (``timeCreated``, then name) go first."""
-    if len(vms) <= count:
-        return count - len(vms), []
-    oldest_first = sorted(vms, key=lambda v: (v.get("properties", {}).get("timeCreated") or "", v["name"]))
-    return 0, [v["name"] for v in oldest_first[: len(vms) - count]]
+    return identity.plan_count(vms, count, age=lambda v: v.get("properties", {}).get("timeCreated") or "",
+                               key=lambda v: v["name"])  # fmt: skip
 
 
 def parse_ports(ports):

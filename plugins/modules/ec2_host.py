@@ -290,13 +290,10 @@ import socket
 import time
 import uuid
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP
 from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
     LIVE_STATES,
-    TAG_APP,
-    TAG_GROUP,
-    TAG_MANAGED,
-    TAG_NAME,
-    TAG_USER,
     AWSError,
     FleetAWSModule,
     aws_error_handler,
@@ -310,34 +307,14 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
 # --- the decisions (pure functions, unit-tested) --------------------------------------------
 
 
-def identity_tags(params):
-    """The tags that make an instance one of ours for this name/group/app."""
-    tags = {TAG_MANAGED: "true", TAG_NAME: params["name"], TAG_GROUP: params["group"] or params["name"]}
-    if params.get("app"):
-        tags[TAG_APP] = params["app"]
-    return tags
-
-
 def wanted_tags(params):
     """Every tag an instance of this identity should carry (identity tags win over ``tags``)."""
-    tags = {"Name": params["name"], TAG_USER: params["user"]}
-    tags.update(dict((k, str(v)) for k, v in (params.get("tags") or {}).items()))
-    tags.update(identity_tags(params))
-    return tags
+    return identity.wanted_tags(params, base={"Name": params["name"]})
 
 
 def plan_count(instances, count):
-    """Exact-count arithmetic: how many to launch, which to terminate (oldest first).
-
-    :param instances: live instances (boto3 dicts with ``InstanceId`` and ``LaunchTime``).
-    :param count: the wanted number.
-    :returns: ``(number to launch, [instance ids to terminate])``.
-    """
-    if len(instances) <= count:
-        return count - len(instances), []
-    # Same launch time (one RunInstances call) -> ordered by id, so the choice is deterministic.
-    oldest_first = sorted(instances, key=lambda i: (i["LaunchTime"], i["InstanceId"]))
-    return 0, [i["InstanceId"] for i in oldest_first[: len(instances) - count]]
+    """``(number to launch, [instance ids to terminate])``, oldest ``LaunchTime`` first (then by id)."""
+    return identity.plan_count(instances, count, age=lambda i: i["LaunchTime"], key=lambda i: i["InstanceId"])
 
 
 def plan_power(instances, state):
@@ -547,8 +524,7 @@ class Ec2Hosts:
 
     def current(self):
         """Live instances with our identity tags (one paginated DescribeInstances)."""
-        identity = identity_tags(self.params)
-        filters = dict(("tag:%s" % k, v) for k, v in identity.items())
+        filters = dict(("tag:%s" % k, v) for k, v in identity.identity_tags(self.params).items())
         filters["instance-state-name"] = list(LIVE_STATES)
         found = describe_instances(self.client, filters=filters)
         # Without ``app`` the identity must not swallow hosts that belong to some app.
