@@ -547,8 +547,8 @@ CASES: list[Case] = [
         "flask-app-bad-name",
         "flask_app",
         {"flask_app_name": "Hello World"},
-        "flask_app_name must name the app (lowercase letters, digits, '-' or '_', starting with a letter),"
-        " got 'Hello World'",
+        "flask_app_name: invalid app name 'Hello World': use a lowercase letter, then up to 31 lowercase"
+        " letters, digits, '-' or '_'",
     ),
     role(
         "flask-app-workers-type",
@@ -569,7 +569,7 @@ CASES: list[Case] = [
         "flask_app",
         {**FLASK, "flask_app_artifact": "{tmp}/nothing.tar.gz"},
         "flask_app_artifact must be the path of an artifact (.tar.gz) built by flaskfleet.artifact on this"
-        " controller; got '{tmp}/nothing.tar.gz'",
+        " controller (or give flask_app_artifact_url and flask_app_artifact_sha256); got '{tmp}/nothing.tar.gz'",
     ),
     role(
         "flask-app-other-app",
@@ -598,7 +598,7 @@ CASES: list[Case] = [
     inventory(
         "inventory-provider-not-mapping",
         "plugin: flaskfleet.cloud.fleet\nproviders: docker\n",
-        "providers[0]: each provider needs a type, one of docker, ec2, azure (got 'docker')",
+        "providers[0]: each provider needs a type, one of docker, ec2, azure, gcp (got 'docker')",
     ),
     inventory(
         "inventory-unknown-plugin",
