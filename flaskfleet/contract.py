@@ -1,7 +1,7 @@
 """The host contract, read from the collection's own file: never a copy.
 
 The names an app has on a host (app-name rule, release-id rule, base dir, unit and socket names,
-default health path) are defined once, in the collection's ``plugins/module_utils/contract.py``.
+default health path) are defined once, in the collection's ``plugins/module_utils/_contract.py``.
 That file is pure standard library, so this package loads it as it is:
 
 1. from the source tree this package sits in (a checkout, an editable install: what
@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-RELATIVE = Path("plugins", "module_utils", "contract.py")
+RELATIVE = Path("plugins", "module_utils", "_contract.py")
 _COLLECTION = Path("ansible_collections", "flaskfleet", "cloud")
 
 
@@ -46,7 +46,7 @@ def load() -> ModuleType:
     path = next((p for p in candidates() if p.is_file()), None)
     if path is None:
         raise ContractNotFound(
-            "cannot find the flaskfleet.cloud collection's plugins/module_utils/contract.py: install the"
+            "cannot find the flaskfleet.cloud collection's plugins/module_utils/_contract.py: install the"
             " collection (make setup) or run from a flaskfleet checkout"
         )
     spec = importlib.util.spec_from_file_location("flaskfleet._host_contract", path)

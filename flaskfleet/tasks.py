@@ -28,7 +28,7 @@ from invoke import Collection, Context, Exit, Task, task
 from flaskfleet import contract, output
 from flaskfleet import playbook as playbooks
 from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
-from flaskfleet.fleet import Fleet, failed
+from flaskfleet.group import Fleet, failed
 from flaskfleet.inventory import Host, Inventory, InventoryError
 from flaskfleet.ssh import HostKeyError, HostResult, connect, describe_error, open_connection, shell_command, sudo_wrap
 from flaskfleet.transfer import LocalTree, TransferError

@@ -1,4 +1,4 @@
-"""The fan-out job with ``flaskfleet.fleet.Fleet`` (the library behind ``invoke run``).
+"""The fan-out job with ``flaskfleet.group.Fleet`` (the library behind ``invoke run``).
 
 Hosts are built from the bench inventory file directly, as the Fabric driver builds its
 Connections, so both pay the same for the inventory (``invoke run`` is measured separately,
@@ -15,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib.jobs import load_fleet_hosts, steps
 
-from flaskfleet.fleet import Fleet
+from flaskfleet.group import Fleet
 
 
 def main() -> int:

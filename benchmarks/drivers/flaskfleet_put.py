@@ -1,4 +1,4 @@
-"""Upload a file or a tree to every host with ``flaskfleet.fleet.Fleet.put`` (behind ``invoke put``)."""
+"""Upload a file or a tree to every host with ``flaskfleet.group.Fleet.put`` (behind ``invoke put``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchlib.jobs import load_fleet_hosts
 
-from flaskfleet.fleet import Fleet
+from flaskfleet.group import Fleet
 
 
 def main() -> int:

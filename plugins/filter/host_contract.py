@@ -8,7 +8,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from ansible.errors import AnsibleFilterError
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import contract
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _contract as contract
 
 
 def host_contract(app, base_dir=None, release_id=None):

@@ -330,10 +330,10 @@ import shlex
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import known_hosts
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _known_hosts as known_hosts
 
 PROVIDER_TYPES = ("docker", "ec2", "azure", "gcp")
-PROVIDER_PACKAGE = "ansible_collections.flaskfleet.cloud.plugins.module_utils"
+PROVIDER_PACKAGE = "ansible_collections.flaskfleet.cloud.plugins.plugin_utils"
 STATE_DIR_NAME = ".flaskfleet"
 
 
@@ -361,7 +361,7 @@ def load_provider(provider_type: str):
     NOTE: imported on demand, so a fleet without EC2 entries never needs boto3, and a provider
     this version does not ship gives a clear error instead of an import crash.
     """
-    module_name = "%s.fleet_%s" % (PROVIDER_PACKAGE, provider_type)
+    module_name = "%s._fleet_%s" % (PROVIDER_PACKAGE, provider_type)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -109,7 +109,7 @@ from urllib.parse import unquote, urlsplit
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import open_url
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     AWS_COMMON_ARGUMENT_SPEC,
     HAS_BOTO3,
     AWSError,

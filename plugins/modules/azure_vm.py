@@ -316,9 +316,9 @@ import re
 import time
 import uuid
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import identity
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP, TAG_MANAGED, TAG_NAME
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.azure import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP, TAG_MANAGED, TAG_NAME
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
     AzureError,
     FleetAzureModule,
     addresses_by_vm,

@@ -125,7 +125,7 @@ broken:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._releases import (
     LockHeld,
     ReleaseError,
     acquire_lock,

@@ -253,7 +253,7 @@ restarted:
 import os
 import re
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.docker_hosts import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._docker import (
     LABEL_APP,
     LABEL_GROUP,
     LABEL_MANAGED,

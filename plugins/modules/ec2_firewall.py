@@ -171,7 +171,7 @@ removed:
 
 import ipaddress
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     AWSError,
     FleetAWSModule,
     aws_error_handler,

@@ -290,9 +290,9 @@ import socket
 import time
 import uuid
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import identity
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     LIVE_STATES,
     AWSError,
     FleetAWSModule,

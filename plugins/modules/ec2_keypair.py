@@ -104,7 +104,7 @@ import hashlib
 import struct
 
 from ansible.module_utils.common.text.converters import to_text
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     AWSError,
     FleetAWSModule,
     aws_error_handler,

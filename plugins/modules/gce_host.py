@@ -270,7 +270,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.gcp import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     LABEL_APP,
     LABEL_GROUP,
     LABEL_KEY_RE,

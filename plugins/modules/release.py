@@ -41,7 +41,7 @@ description:
     the live release (RV(release_id)), the state of its unit (RV(unit_state)) and the HTTP status
     O(health_path) answers through its socket (RV(health)); RV(healthy) and RV(reasons) sum it up.
   - The names of the layout, the release's systemd unit and its socket follow one host contract
-    (C(module_utils/contract.py)); RV(names) reports them, and O(app) must follow its name rule.
+    (C(module_utils/_contract.py)); RV(names) reports them, and O(app) must follow its name rule.
   - Needs only the Python standard library on the host, and C(python3-venv).
 author:
   - flaskfleet developers (@flaskfleet)
@@ -430,8 +430,8 @@ layout:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import contract
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.releases import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _contract as contract
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._releases import (
     Layout,
     ReleaseError,
     activate,

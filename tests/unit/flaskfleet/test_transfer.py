@@ -376,7 +376,7 @@ def test_auto_put_past_its_deadline_kills_ssh(tmp_path, local_ssh, monkeypatch):
 
 
 def test_fleet_put_takes_a_scanned_tree_without_reading_it_again(tmp_path, monkeypatch):
-    from flaskfleet.fleet import Fleet
+    from flaskfleet.group import Fleet
 
     (tmp_path / "a.txt").write_text("a")
     tree = LocalTree.scan(str(tmp_path))

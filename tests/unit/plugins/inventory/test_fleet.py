@@ -12,7 +12,7 @@ from ansible.inventory.data import InventoryData
 from ansible.parsing.dataloader import DataLoader
 from ansible.plugins.loader import inventory_loader
 from ansible_collections.flaskfleet.cloud.plugins.inventory import fleet
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import fleet_docker
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils import _fleet_docker as fleet_docker
 
 
 def docker_host(name, port, app="hello", group="web", published=None):

@@ -1,4 +1,4 @@
-"""Unit tests for module_utils/aws.py (client factory, retries, error mapping) and fleet_ec2.py."""
+"""Unit tests for module_utils/_aws.py (client factory, retries, error mapping) and fleet_ec2.py."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import socket
 
 import botocore.exceptions
 import pytest
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import aws, fleet_ec2
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _aws as aws
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils import _fleet_ec2 as fleet_ec2
 
 
 def client_error(code: str, message: str = "boom", operation: str = "RunInstances"):

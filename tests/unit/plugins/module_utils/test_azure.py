@@ -1,9 +1,9 @@
-"""Unit tests for module_utils/azure: one-line error explanations, credentials, VM summaries."""
+"""Unit tests for module_utils/_azure: one-line error explanations, credentials, VM summaries."""
 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import azure
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _azure as azure
 from azure.core.exceptions import ClientAuthenticationError, HttpResponseError, ServiceRequestError
 from azure.identity import ClientSecretCredential, DefaultAzureCredential
 

@@ -107,7 +107,7 @@ def test_one_app_name_rule_everywhere(name, collections_path, role_verdicts, tmp
 
 
 def test_the_package_reads_the_collections_own_contract_file():
-    assert Path(package_contract.contract.__file__).resolve() == ROOT / "plugins" / "module_utils" / "contract.py"
+    assert Path(package_contract.contract.__file__).resolve() == ROOT / "plugins" / "module_utils" / "_contract.py"
 
 
 def test_names_of_one_release():

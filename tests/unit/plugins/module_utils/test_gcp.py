@@ -1,10 +1,11 @@
-"""Unit tests for module_utils/gcp.py (labels, credentials, error mapping, operation wait) and fleet_gcp.py."""
+"""Unit tests for module_utils/_gcp.py (labels, credentials, error mapping, operation wait) and fleet_gcp.py."""
 
 from __future__ import annotations
 
 import pytest
 import requests
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import fleet_gcp, gcp
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _gcp as gcp
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils import _fleet_gcp as fleet_gcp
 from google.api_core import exceptions as api_exceptions
 from google.cloud import compute_v1
 

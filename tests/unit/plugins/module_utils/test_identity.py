@@ -1,8 +1,8 @@
-"""module_utils/identity: which hosts are ours, and exact-count arithmetic (shared by the providers)."""
+"""module_utils/_identity: which hosts are ours, and exact-count arithmetic (shared by the providers)."""
 
 from __future__ import annotations
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
 
 
 def test_identity_tags_group_defaults_to_the_name_and_app_is_optional():

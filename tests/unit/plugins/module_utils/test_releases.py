@@ -1,4 +1,4 @@
-"""module_utils/releases.py in-process: artifact verification, layout facts, switching, pruning, the lock.
+"""module_utils/_releases.py in-process: artifact verification, layout facts, switching, pruning, the lock.
 
 Artifacts here are small hand-made archives (each test needs one specific defect); the modules'
 tests stage real artifacts of examples/hello.
@@ -23,7 +23,7 @@ R1, R2, R3, R4 = "20261101T080000Z", "20261102T080000Z", "20261103T080000Z-fix",
 @pytest.fixture(scope="module")
 def rel(collections_path):
     """The installed collection's releases.py (loaded by path: it only needs the standard library)."""
-    path = Path(collections_path) / "ansible_collections/flaskfleet/cloud/plugins/module_utils/releases.py"
+    path = Path(collections_path) / "ansible_collections/flaskfleet/cloud/plugins/module_utils/_releases.py"
     spec = importlib.util.spec_from_file_location("flaskfleet_releases_under_test", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)

@@ -25,8 +25,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.docker_hosts import (
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._docker import (
     DockerException,
     DockerHostsError,
     connect,

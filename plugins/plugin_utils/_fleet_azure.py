@@ -14,9 +14,14 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP, TAG_GROUP, TAG_MANAGED, TAG_USER
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.azure import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
+    TAG_APP,
+    TAG_GROUP,
+    TAG_MANAGED,
+    TAG_USER,
+)
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options, vm_host_entry
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
     AzureClients,
     addresses_by_vm,
     as_dict,

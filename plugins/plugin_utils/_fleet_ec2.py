@@ -15,9 +15,14 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.identity import TAG_APP, TAG_GROUP, TAG_MANAGED, TAG_USER
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.aws import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
+    TAG_APP,
+    TAG_GROUP,
+    TAG_MANAGED,
+    TAG_USER,
+)
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options, vm_host_entry
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     create_client,
     describe_instances,
     summarize_instance,

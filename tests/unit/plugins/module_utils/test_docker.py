@@ -1,4 +1,4 @@
-"""Unit tests for module_utils/docker_hosts.py: describing hosts, label filters, SSH waits, errors."""
+"""Unit tests for module_utils/_docker.py: describing hosts, label filters, SSH waits, errors."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import docker_hosts
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _docker as docker_hosts
 
 # A container summary in the shape GET /containers/json returns (trimmed to what we read).
 SUMMARY = {

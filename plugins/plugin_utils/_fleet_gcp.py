@@ -15,8 +15,8 @@ __metaclass__ = type
 
 import os
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.fleet_entries import check_entry_options, vm_host_entry
-from ansible_collections.flaskfleet.cloud.plugins.module_utils.gcp import (
+from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options, vm_host_entry
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     LABEL_APP,
     LABEL_GROUP,
     LABEL_MANAGED,

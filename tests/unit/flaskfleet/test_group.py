@@ -1,4 +1,4 @@
-"""flaskfleet.fleet and flaskfleet.output: the parallel engine, per-host results, what people see.
+"""flaskfleet.group and flaskfleet.output: the parallel engine, per-host results, what people see.
 
 The engine tests replace only the SSH connection (``Fleet.connection``): scheduling, deadlines and
 result collection are the real code. Real SSH runs in tests/integration/tasks/.
@@ -13,7 +13,7 @@ import paramiko
 import pytest
 
 from flaskfleet import output
-from flaskfleet.fleet import Fleet
+from flaskfleet.group import Fleet
 from flaskfleet.inventory import Host
 from flaskfleet.ssh import CommandTimeout, HostResult, describe_error, sudo_wrap
 

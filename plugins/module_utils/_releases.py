@@ -38,7 +38,7 @@ import sys
 import tarfile
 import time
 
-from ansible_collections.flaskfleet.cloud.plugins.module_utils import contract
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _contract as contract
 
 MARKER_NAME = ".flaskfleet-release.json"
 MANIFEST_NAME = "manifest.json"
