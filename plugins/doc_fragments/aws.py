@@ -11,6 +11,9 @@ class ModuleDocFragment:
     """Connection options shared by every flaskfleet AWS module."""
 
     DOCUMENTATION = r"""
+attributes:
+  platform:
+    platforms: aws
 options:
   region:
     description:

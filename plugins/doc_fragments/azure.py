@@ -11,6 +11,9 @@ class ModuleDocFragment:
     """Connection options shared by every flaskfleet Azure module."""
 
     DOCUMENTATION = r"""
+attributes:
+  platform:
+    platforms: azure
 options:
   subscription_id:
     description:

@@ -11,6 +11,9 @@ class ModuleDocFragment:
     """Connection options shared by every flaskfleet Google Cloud module."""
 
     DOCUMENTATION = r"""
+attributes:
+  platform:
+    platforms: gcp
 options:
   project:
     description:

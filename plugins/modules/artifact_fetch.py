@@ -22,11 +22,9 @@ description:
     hosts never need to reach the URL.
   - C(s3://) objects are read with boto3 through the collection's AWS client factory, so
     O(endpoint_url) (an S3-compatible server, moto) and the usual credentials apply.
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.aws
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

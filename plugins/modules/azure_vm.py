@@ -34,18 +34,9 @@ description:
   - Every new VM gets an SSH host key made by this module and handed to cloud-init in the VM's custom
     data (which ARM never returns); its public half is returned in RV(host_keys) so the host can be
     checked strictly from the first connection.
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.azure
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: azure
 options:
   name:
     description:
@@ -329,6 +320,11 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
     summarize_vm,
     wait_deployment,
 )
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._world_ssh import (
+    WORLD_NETWORKS,
+    opens_port_22,
+    refuse_world_ssh,
+)
 
 try:
     from cryptography.hazmat.primitives import serialization
@@ -336,7 +332,7 @@ try:
 except ImportError:  # cryptography comes with azure-identity; without it no host keys are made
     Ed25519PrivateKey = None
 
-WORLD = ("0.0.0.0/0", "::/0", "*", "internet", "any")
+WORLD = (*WORLD_NETWORKS, "*", "internet", "any")
 NAME_RE = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
 NETWORK_API_VERSION = "2020-11-01"
 VM_API_VERSION = "2024-07-01"
@@ -394,7 +390,7 @@ def opens_ssh(ports):
     """Does one of these port strings cover 22?"""
     for port in ports:
         low, _sep, high = port.partition("-")
-        if int(low) <= 22 <= int(high or low):
+        if opens_port_22(low, high or None):
             return True
     return False
 
@@ -405,12 +401,9 @@ def wanted_rules(params):
     for rule in params["rules"]:
         ports = tuple(parse_ports(rule["ports"]))
         rules.extend((ports, parse_cidr(c)) for c in rule["cidrs"])
-    open_ssh = sorted(describe_rule(r) for r in rules if r[1].lower() in WORLD and opens_ssh(r[0]))
-    if open_ssh and not params["allow_world_ssh"]:
-        raise ValueError(
-            "refusing to open SSH to the whole internet (%s): restrict the source to your networks "
-            "or set allow_world_ssh: true" % "; ".join(open_ssh)
-        )
+    refuse_world_ssh(
+        (describe_rule(r) for r in rules if r[1].lower() in WORLD and opens_ssh(r[0])), params["allow_world_ssh"]
+    )
     unique = []
     for rule in rules:
         if rule not in unique:

@@ -26,11 +26,9 @@ description:
     C(flaskfleet.cloud.provision) role can record them in the project's known_hosts file and every later
     connection can check host keys strictly.
   - Runs on the controller and talks to the Docker engine through the Docker SDK for Python (never the CLI).
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.docker
-  - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
     support: full

@@ -19,18 +19,9 @@ description:
   - Refuses to open port 22 to the whole internet (C(0.0.0.0/0) or C(::/0)) unless
     O(allow_world_ssh=true).
   - Outbound rules are left as they are (AWS allows all outbound traffic by default).
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: aws
 options:
   name:
     description: Name of the security group.
@@ -179,8 +170,12 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     tags_to_dict,
     to_filters,
 )
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._world_ssh import (
+    WORLD_NETWORKS,
+    opens_port_22,
+    refuse_world_ssh,
+)
 
-WORLD = ("0.0.0.0/0", "::/0")
 PROTO_NUMBERS = {"6": "tcp", "17": "udp", "1": "icmp", "-1": "all"}
 
 # A rule is a tuple (proto, from_port, to_port, kind, source) with kind in cidr/cidr6/group.
@@ -207,7 +202,7 @@ def parse_cidr(text, version):
     try:
         network = ipaddress.ip_network(text, strict=False)
     except ValueError:
-        raise ValueError("%r is not an IPv%d network like %s" % (text, version, WORLD[version == 6])) from None
+        raise ValueError("%r is not an IPv%d network like %s" % (text, version, WORLD_NETWORKS[version == 6])) from None
     if network.version != version:
         option = "cidr_ipv6" if network.version == 6 else "cidr_ip"
         raise ValueError("%s is an IPv%d network: put it in %s" % (text, network.version, option))
@@ -238,8 +233,8 @@ def wanted_rules(rules, group_ids):
 def world_ssh(rule):
     """Does this rule tuple open SSH (tcp/22) to the whole internet?"""
     proto, low, high, kind, source = rule
-    opens_22 = proto == "all" or (proto == "tcp" and low <= 22 <= high)
-    return kind in ("cidr", "cidr6") and source in WORLD and opens_22
+    opens_22 = proto == "all" or (proto == "tcp" and opens_port_22(low, high))
+    return kind in ("cidr", "cidr6") and source in WORLD_NETWORKS and opens_22
 
 
 def current_rules(group):
@@ -367,12 +362,10 @@ class Firewall:
             rules = wanted_rules(self.params["rules"], self.source_group_ids())
         except ValueError as e:
             raise AWSError("invalid rules: %s" % e) from None
-        open_ssh = sorted(describe_rule(r) for r in rules if world_ssh(r))
-        if open_ssh and not self.params["allow_world_ssh"]:
-            raise AWSError(
-                "refusing to open SSH to the whole internet (%s): restrict the source to your networks "
-                "or set allow_world_ssh: true" % "; ".join(open_ssh)
-            )
+        try:
+            refuse_world_ssh((describe_rule(r) for r in rules if world_ssh(r)), self.params["allow_world_ssh"])
+        except ValueError as e:
+            raise AWSError(str(e)) from None
         return rules
 
     def run(self):

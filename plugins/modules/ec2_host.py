@@ -24,18 +24,9 @@ description:
   - Settings such as O(instance_type) apply to instances launched from now on; existing
     instances are kept (replace them by lowering and raising O(count), or with a new O(name)).
     O(tags) are added to existing instances too.
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: aws
 options:
   name:
     description:

@@ -18,18 +18,9 @@ description:
   - The key pair's fingerprint is compared with the local key's (all the forms EC2 uses for
     imported keys are computed locally), so a second run changes nothing. A key pair of the
     same name with another key is replaced when O(force=true) and refused otherwise.
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.aws
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: aws
 options:
   name:
     description: Name of the key pair.

@@ -34,18 +34,9 @@ description:
     O(allow_world_ssh=true).
   - Settings such as O(machine_type) apply to instances created from now on; existing instances are kept
     (replace them by lowering and raising O(count), or with a new O(name)).
-author:
-  - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
+  - flaskfleet.cloud.attributes
   - flaskfleet.cloud.gcp
-  - ansible.builtin.action_common_attributes
-attributes:
-  check_mode:
-    support: full
-  diff_mode:
-    support: full
-  platform:
-    platforms: gcp
 options:
   name:
     description:
@@ -289,12 +280,15 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     summarize_instance,
     wait_operation,
 )
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._world_ssh import (
+    WORLD_NETWORKS,
+    refuse_world_ssh,
+)
 
 NAME_RE = re.compile(r"^[a-z]([-a-z0-9]{0,48}[a-z0-9])?$")
 IMAGE_RE = re.compile(
     r"^(?:https://[^/]+/compute/v1/)?(?:projects/([^/]+)/global/images/)?(family/)?([a-z][-a-z0-9]*)$"
 )
-WORLD = ("0.0.0.0/0", "::/0")
 PARALLEL = 16
 
 # --- the decisions (pure functions) --------------------------------------------------------
@@ -710,12 +704,11 @@ def check_params(module):
                 msg="label %s=%s is not a valid GCE label: keys [a-z][a-z0-9_-]{0,62}, values [a-z0-9_-]{0,63}"
                 % (key, value)
             )
-    world = sorted(set(params["ssh_cidrs"]) & set(WORLD))
-    if world and not params["allow_world_ssh"]:
-        module.fail_json(
-            msg="refusing to open SSH to the whole internet (tcp 22 from %s): restrict the source to your "
-            "networks or set allow_world_ssh: true" % ", ".join(world)
-        )
+    try:
+        world = set(params["ssh_cidrs"]) & set(WORLD_NETWORKS)
+        refuse_world_ssh(("tcp 22 from %s" % cidr for cidr in world), params["allow_world_ssh"])
+    except ValueError as e:
+        module.fail_json(msg=str(e))
     try:
         check_zone(params["zone"])
     except GCPError as e:
