@@ -26,6 +26,13 @@ import traceback
 from concurrent.futures import ThreadPoolExecutor
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
+    TAG_APP,
+    TAG_GROUP,
+    TAG_MANAGED,
+    TAG_NAME,
+    TAG_USER,
+)
 
 try:
     import docker
@@ -41,12 +48,6 @@ except ImportError:  # pragma: no cover - exercised only without the SDK
         """Stand-in so ``except DockerException`` stays valid without the SDK."""
 
     ImageNotFound = NotFound = DockerException
-
-LABEL_MANAGED = "flaskfleet.managed"
-LABEL_APP = "flaskfleet.app"
-LABEL_GROUP = "flaskfleet.group"
-LABEL_NAME = "flaskfleet.name"
-LABEL_USER = "flaskfleet.user"
 
 DEFAULT_IMAGE = "flaskfleet/base:latest"
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
@@ -134,7 +135,7 @@ def connect(docker_host: str | None = None, timeout: int = 60):
 
 def label_filters(app: str | None = None, name: str | None = None, group: str | None = None, labels=None) -> list:
     """Docker ``label=`` filters selecting managed hosts, narrowed by app/name/group/extra labels."""
-    wanted = [(LABEL_MANAGED, "true"), (LABEL_APP, app), (LABEL_NAME, name), (LABEL_GROUP, group)]
+    wanted = [(TAG_MANAGED, "true"), (TAG_APP, app), (TAG_NAME, name), (TAG_GROUP, group)]
     wanted += sorted((labels or {}).items())
     return ["%s=%s" % (key, value) for key, value in wanted if value is not None]
 
@@ -171,9 +172,9 @@ def describe_host(summary: dict) -> dict:
         "published_ports": {str(port): ports[port] for port in sorted(ports) if port != SSH_PORT},
         "container_id": summary["Id"],
         "state": summary.get("State", "unknown"),
-        "app": labels.get(LABEL_APP),
-        "group": labels.get(LABEL_GROUP),
-        "user": labels.get(LABEL_USER),
+        "app": labels.get(TAG_APP),
+        "group": labels.get(TAG_GROUP),
+        "user": labels.get(TAG_USER),
     }
 
 

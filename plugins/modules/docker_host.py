@@ -252,11 +252,6 @@ import os
 import re
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._docker import (
-    LABEL_APP,
-    LABEL_GROUP,
-    LABEL_MANAGED,
-    LABEL_NAME,
-    LABEL_USER,
     DockerException,
     DockerHostsError,
     DockerHostsModule,
@@ -268,6 +263,13 @@ from ansible_collections.flaskfleet.cloud.plugins.module_utils._docker import (
     run_concurrently,
     sync_host,
     wait_for_ssh,
+)
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
+    TAG_APP,
+    TAG_GROUP,
+    TAG_MANAGED,
+    TAG_NAME,
+    TAG_USER,
 )
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,48}[A-Za-z0-9])?$")
@@ -483,11 +485,11 @@ class DockerHostFleet:
     def labels(self) -> dict:
         """The labels of a new host (the contract in docs/architecture.md)."""
         return {
-            LABEL_MANAGED: "true",
-            LABEL_APP: self.params["app"],
-            LABEL_GROUP: self.group,
-            LABEL_NAME: self.name,
-            LABEL_USER: self.params["ssh_user"],
+            TAG_MANAGED: "true",
+            TAG_APP: self.params["app"],
+            TAG_GROUP: self.group,
+            TAG_NAME: self.name,
+            TAG_USER: self.params["ssh_user"],
         }
 
     def create(self, numbers) -> list:

@@ -116,20 +116,8 @@ def test_constructed_features_and_provider_options(tmp_path, monkeypatch):
         seen.append(options)
         return [docker_host("web-1", 32768, published={"80": 32769})]
 
-    config = """
-plugin: flaskfleet.cloud.fleet
-providers:
-  - type: docker
-    app: hello
-    groups: [web]
-keyed_groups:
-  - key: flaskfleet_provider
-    prefix: provider
-groups:
-  frontends: flaskfleet_group == 'web'
-compose:
-  http_url: "'http://127.0.0.1:' ~ flaskfleet_published_ports['80']"
-"""
+    # The plugin's own documented example is what runs here.
+    [config] = [doc for doc in fleet.EXAMPLES.split("\n---\n") if "keyed_groups:" in doc]
     inventory = parse(tmp_path, config, monkeypatch, {"docker": listing})
     assert seen == [{"type": "docker", "app": "hello", "groups": ["web"]}]
     assert [h.name for h in inventory.groups["provider_docker"].get_hosts()] == ["web-1"]
