@@ -17,7 +17,8 @@ import re
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _cloud as cloud
 
 try:
     import boto3
@@ -86,23 +87,14 @@ LIMIT_CODES = (
 )
 
 
-class AWSError(Exception):
+class AWSError(cloud.CloudError):
     """A failed AWS call, already explained in one line (``str(err)``)."""
-
-    def __init__(self, message, code=None):
-        super(AWSError, self).__init__(message)
-        self.code = code
 
 
 def error_code(exc):
     """The AWS error code of a ``ClientError`` (``""`` for anything else)."""
     response = getattr(exc, "response", None) or {}
     return response.get("Error", {}).get("Code", "")
-
-
-def _one_line(text):
-    """Collapse whitespace so a message always fits one line."""
-    return " ".join(str(text).split())
 
 
 def _client_error_hint(code, message):
@@ -134,10 +126,10 @@ def _client_error_hint(code, message):
 
 def explain(exc, action):
     """Turn a botocore/boto3 exception raised while doing ``action`` into one actionable line."""
-    if isinstance(exc, AWSError):
-        return str(exc)
-    if not HAS_BOTO3:
-        return _one_line("%s failed: %s" % (action, exc))
+    return cloud.explain_with(exc, action, AWSError, HAS_BOTO3, _explain_botocore)
+
+
+def _explain_botocore(exc, action):
     exceptions = botocore.exceptions
     if isinstance(exc, (exceptions.NoCredentialsError, exceptions.PartialCredentialsError)):
         text = "no usable AWS credentials (%s): %s" % (exc, CREDENTIAL_HINT)
@@ -155,33 +147,18 @@ def explain(exc, action):
     elif isinstance(exc, exceptions.ClientError):
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message", "") or str(exc)
-        hint = _client_error_hint(code, message)
-        text = "%s failed: %s: %s" % (action, code, message)
-        if hint:
-            text = "%s (%s)" % (text, hint)
+        text = cloud.api_failure(action, code, message, _client_error_hint(code, message))
     elif isinstance(exc, exceptions.WaiterError):
         text = "timed out waiting to %s: %s" % (action, exc)
     else:
-        text = "%s failed: %s" % (action, exc)
-    return _one_line(text)
+        text = None
+    return text
 
 
-def aws_error_handler(action):
-    """Decorator for tiny API wrappers: botocore errors leave as ``AWSError`` with an explained message."""
-
-    def wrapper(func):
-        @functools.wraps(func)
-        def handler(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except AWSError:
-                raise
-            except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as e:
-                raise AWSError(explain(e, action), code=error_code(e)) from e
-
-        return handler
-
-    return wrapper
+# Decorator for tiny API wrappers: botocore errors leave as ``AWSError`` with an explained message.
+aws_error_handler = cloud.error_handler(
+    AWSError, explain, lambda: (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError), error_code
+)
 
 
 def none_if_missing(*codes):
@@ -288,37 +265,28 @@ def create_client(service, params, region=None):
         )
     except (botocore.exceptions.BotoCoreError, ValueError) as e:
         raise AWSError(
-            _one_line("cannot create the %s client: %s: check endpoint_url and region" % (service, e))
+            cloud.one_line("cannot create the %s client: %s: check endpoint_url and region" % (service, e))
         ) from e
     client.meta.events.register_first("needs-retry.%s" % service, _stop_retrying_unreachable)
     return client
 
 
-class FleetAWSModule:
+class FleetAWSModule(cloud.CloudModule):
     """``AnsibleModule`` plus the common AWS options, a client cache and ``fail_aws``.
 
     Modules call ``module.client("ec2")`` and never build a client themselves.
     """
 
     def __init__(self, argument_spec, **kwargs):
-        spec = dict(AWS_COMMON_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        self._module = AnsibleModule(argument_spec=spec, **kwargs)
+        super().__init__(
+            AWS_COMMON_ARGUMENT_SPEC, argument_spec, (HAS_BOTO3, "boto3 and botocore", BOTO3_IMPORT_ERROR), **kwargs
+        )
         self._clients = {}
-        if not HAS_BOTO3:
-            self._module.fail_json(msg=missing_required_lib("boto3 and botocore"), exception=BOTO3_IMPORT_ERROR)
-
-    def __getattr__(self, name):
-        # Everything else (params, check_mode, exit_json, warn, ...) is the AnsibleModule's.
-        return getattr(self._module, name)
 
     def client(self, service):
         """A cached client for ``service``; fails the module with an explained message on error."""
         if service not in self._clients:
-            try:
-                self._clients[service] = create_client(service, self._module.params)
-            except AWSError as e:
-                self._module.fail_json(msg=str(e))
+            self._clients[service] = self.connected(lambda params: create_client(service, params), AWSError)
         return self._clients[service]
 
     def fail_aws(self, exc, action, **result):

@@ -13,12 +13,12 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import functools
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.six.moves.urllib.parse import quote
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _cloud as cloud
 
 try:
     from azure.core.rest import HttpRequest
@@ -87,17 +87,8 @@ AUTH_CODES = (
 SIZE_CODES = ("InvalidVmSize", "VMSizeNotSupported")
 
 
-class AzureError(Exception):
+class AzureError(cloud.CloudError):
     """A failed Azure call, already explained in one line (``str(err)``)."""
-
-    def __init__(self, message, code=None):
-        super(AzureError, self).__init__(message)
-        self.code = code
-
-
-def _one_line(text):
-    """Collapse whitespace so a message always fits one line."""
-    return " ".join(str(text).split())
 
 
 def error_code(exc):
@@ -148,10 +139,10 @@ def _http_error_hint(code, message):
 
 def explain(exc, action):
     """Turn an azure-core/azure-identity exception raised while doing ``action`` into one line."""
-    if isinstance(exc, AzureError):
-        return str(exc)
-    if not HAS_AZURE:
-        return _one_line("%s failed: %s" % (action, exc))
+    return cloud.explain_with(exc, action, AzureError, HAS_AZURE, _explain_azure_sdk)
+
+
+def _explain_azure_sdk(exc, action):
     if isinstance(exc, ClientAuthenticationError) and getattr(exc, "response", None) is None:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no credential worked"
         text = "no usable Azure credentials while trying to %s (%s): %s" % (action, first, CREDENTIAL_HINT)
@@ -163,35 +154,21 @@ def explain(exc, action):
     elif isinstance(exc, HttpResponseError):
         code = error_code(exc) or str(getattr(exc, "status_code", ""))
         message = error_message(exc)
-        hint = _http_error_hint(code, message)
-        text = "%s failed: %s: %s" % (action, code, message)
-        if hint:
-            text = "%s (%s)" % (text, hint)
+        text = cloud.api_failure(action, code, message, _http_error_hint(code, message))
     else:
-        text = "%s failed: %s" % (action, exc)
-    return _one_line(text)
+        text = None
+    return text
 
 
-def azure_error_handler(action):
-    """Decorator for tiny API wrappers: Azure errors leave as ``AzureError`` with an explained message."""
-
-    def wrapper(func):
-        @functools.wraps(func)
-        def handler(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except AzureError:
-                raise
-            except Exception as e:
-                if not HAS_AZURE or not isinstance(
-                    e, (HttpResponseError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError)
-                ):
-                    raise
-                raise AzureError(explain(e, action), code=error_code(e)) from e
-
-        return handler
-
-    return wrapper
+# Decorator for tiny API wrappers: Azure errors leave as ``AzureError`` with an explained message.
+azure_error_handler = cloud.error_handler(
+    AzureError,
+    explain,
+    lambda: (
+        (HttpResponseError, ClientAuthenticationError, ServiceRequestError, ServiceResponseError) if HAS_AZURE else ()
+    ),
+    error_code,
+)
 
 
 def deployment_error_text(error):
@@ -204,7 +181,7 @@ def deployment_error_text(error):
     message = inner.get("message") or error.get("message") or "no message"
     hint = _http_error_hint(code, message)
     text = "%s: %s" % (code, message)
-    return _one_line("%s (%s)" % (text, hint) if hint else text)
+    return cloud.one_line("%s (%s)" % (text, hint) if hint else text)
 
 
 def _raise_for(response):
@@ -361,26 +338,14 @@ class AzureClients:
         return self.get("resource")
 
 
-class FleetAzureModule:
+class FleetAzureModule(cloud.CloudModule):
     """``AnsibleModule`` plus the common Azure options and the clients (``module.azure.compute``)."""
 
     def __init__(self, argument_spec, **kwargs):
-        spec = dict(AZURE_COMMON_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        self._module = AnsibleModule(argument_spec=spec, **kwargs)
-        if not HAS_AZURE:
-            self._module.fail_json(
-                msg=missing_required_lib("azure-identity, azure-mgmt-compute, azure-mgmt-network, azure-mgmt-resource"),
-                exception=AZURE_IMPORT_ERROR,
-            )
-        try:
-            self.azure = AzureClients(self._module.params)
-        except AzureError as e:
-            self._module.fail_json(msg=str(e))
-
-    def __getattr__(self, name):
-        # Everything else (params, check_mode, exit_json, warn, ...) is the AnsibleModule's.
-        return getattr(self._module, name)
+        requirement = "azure-identity, azure-mgmt-compute, azure-mgmt-network, azure-mgmt-resource"
+        sdk = (HAS_AZURE, requirement, AZURE_IMPORT_ERROR)
+        super().__init__(AZURE_COMMON_ARGUMENT_SPEC, argument_spec, sdk, **kwargs)
+        self.azure = self.connected(AzureClients, AzureError)
 
 
 # --- VMs -------------------------------------------------------------------------------------

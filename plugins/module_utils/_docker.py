@@ -25,7 +25,8 @@ import time
 import traceback
 from concurrent.futures import ThreadPoolExecutor
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _cloud as cloud
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
     TAG_APP,
     TAG_GROUP,
@@ -85,7 +86,7 @@ exit 0
 """
 
 
-class DockerHostsError(Exception):
+class DockerHostsError(cloud.CloudError):
     """A failure with a one-line message that says what to fix."""
 
 
@@ -308,29 +309,20 @@ def sync_host(client, container_id: str, user: str, public_key: str | None, chec
     return status == "key:changed", host_keys
 
 
-class DockerHostsModule:
+class DockerHostsModule(cloud.CloudModule):
     """An ``AnsibleModule`` with the common Docker options, one lazily built client and clear failures."""
 
     def __init__(self, argument_spec: dict, **kwargs) -> None:
-        spec = docker_argument_spec()
-        spec.update(argument_spec)
-        self._module = AnsibleModule(argument_spec=spec, **kwargs)
+        super().__init__(docker_argument_spec(), argument_spec, (HAS_DOCKER, "docker", DOCKER_IMPORT_ERROR), **kwargs)
         self._client = None
-        if not HAS_DOCKER:
-            self._module.fail_json(msg=missing_required_lib("docker"), exception=DOCKER_IMPORT_ERROR)
-
-    def __getattr__(self, attr):
-        """Everything else (params, check_mode, exit_json, warn, ...) is the wrapped module's."""
-        return getattr(self._module, attr)
 
     @property
     def client(self):
         """The Docker client, connected on first use; an unreachable engine fails the module."""
         if self._client is None:
-            try:
-                self._client = connect(self.params.get("docker_host"), self.params.get("api_timeout") or 60)
-            except DockerHostsError as exc:
-                self.fail_json(msg=str(exc))
+            self._client = self.connected(
+                lambda params: connect(params.get("docker_host"), params.get("api_timeout") or 60), DockerHostsError
+            )
         return self._client
 
     def fail_docker(self, exc: BaseException, msg: str) -> None:

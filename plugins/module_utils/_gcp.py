@@ -13,13 +13,13 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import functools
 import json
 import re
 import time
 import traceback
 
-from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+from ansible.module_utils.basic import env_fallback
+from ansible_collections.flaskfleet.cloud.plugins.module_utils import _cloud as cloud
 
 try:
     import google.auth
@@ -85,13 +85,8 @@ LABEL_VALUE_RE = re.compile(r"^[a-z0-9_-]{0,63}$")
 LIVE_STATUSES = ("PROVISIONING", "STAGING", "RUNNING", "STOPPING", "SUSPENDING", "SUSPENDED", "TERMINATED")
 
 
-class GCPError(Exception):
+class GCPError(cloud.CloudError):
     """A failed Google Cloud call, already explained in one line (``str(err)``)."""
-
-
-def _one_line(text):
-    """Collapse whitespace so a message always fits one line."""
-    return " ".join(str(text).split())
 
 
 def label_value(text):
@@ -143,10 +138,10 @@ def _api_error_hint(exc, message):
 
 def explain(exc, action):
     """Turn an exception raised while doing ``action`` into one actionable line."""
-    if isinstance(exc, GCPError):
-        return str(exc)
-    if not HAS_GCP:
-        return _one_line("%s failed: %s" % (action, exc))
+    return cloud.explain_with(exc, action, GCPError, HAS_GCP, _explain_google)
+
+
+def _explain_google(exc, action):
     if isinstance(exc, google.auth.exceptions.DefaultCredentialsError):
         text = "no usable Google Cloud credentials (%s): %s" % (exc, CREDENTIAL_HINT)
     elif isinstance(exc, google.auth.exceptions.GoogleAuthError):
@@ -176,8 +171,8 @@ def explain(exc, action):
     elif isinstance(exc, requests.exceptions.Timeout):
         text = "the Google Cloud endpoint did not answer in time while trying to %s: retry later" % action
     else:
-        text = "%s failed: %s" % (action, exc)
-    return _one_line(text)
+        text = None
+    return text
 
 
 def _handled_errors():
@@ -188,22 +183,8 @@ def _handled_errors():
     )
 
 
-def gcp_error_handler(action):
-    """Decorator for tiny API wrappers: library errors leave as ``GCPError`` with an explained message."""
-
-    def wrapper(func):
-        @functools.wraps(func)
-        def handler(*args, **kwargs):
-            try:
-                return func(*args, **kwargs)
-            except GCPError:
-                raise
-            except _handled_errors() as e:
-                raise GCPError(explain(e, action)) from e
-
-        return handler
-
-    return wrapper
+# Decorator for tiny API wrappers: library errors leave as ``GCPError`` with an explained message.
+gcp_error_handler = cloud.error_handler(GCPError, explain, _handled_errors)
 
 
 def is_not_found(exc):
@@ -277,7 +258,9 @@ def load_credentials(params):
         return creds, project
     except (ValueError, OSError) as e:
         raise GCPError(
-            _one_line("the service-account key is not usable (%s): give the JSON key file of a service account" % e)
+            cloud.one_line(
+                "the service-account key is not usable (%s): give the JSON key file of a service account" % e
+            )
         ) from e
     except google.auth.exceptions.GoogleAuthError as e:
         raise GCPError(explain(e, "load credentials")) from e
@@ -318,7 +301,7 @@ class ComputeClients:
             try:
                 self._clients[name] = cls(credentials=self.credentials, transport="rest", client_options=options)
             except (ValueError, google.auth.exceptions.GoogleAuthError) as e:
-                raise GCPError(_one_line("cannot create the %s client: %s: check api_endpoint" % (name, e))) from e
+                raise GCPError(cloud.one_line("cannot create the %s client: %s: check api_endpoint" % (name, e))) from e
         return self._clients[name]
 
 
@@ -352,7 +335,7 @@ def raise_operation_errors(operation, action):
     text = "%s failed: %s: %s" % (action, code, message)
     if code in hints:
         text = "%s (%s)" % (text, hints[code])
-    raise GCPError(_one_line(text))
+    raise GCPError(cloud.one_line(text))
 
 
 def wait_operation(clients, operation, deadline, action):
@@ -388,32 +371,23 @@ def _wait(client, request, retry, action):
     return call()
 
 
-class FleetGCPModule:
+class FleetGCPModule(cloud.CloudModule):
     """``AnsibleModule`` plus the common GCP options, the clients and ``fail_gcp``.
 
     Modules call ``module.clients.get("instances")`` and never build a client themselves.
     """
 
     def __init__(self, argument_spec, **kwargs):
-        spec = dict(GCP_COMMON_ARGUMENT_SPEC)
-        spec.update(argument_spec)
-        self._module = AnsibleModule(argument_spec=spec, **kwargs)
+        super().__init__(
+            GCP_COMMON_ARGUMENT_SPEC, argument_spec, (HAS_GCP, "google-cloud-compute", GCP_IMPORT_ERROR), **kwargs
+        )
         self._clients = None
-        if not HAS_GCP:
-            self._module.fail_json(msg=missing_required_lib("google-cloud-compute"), exception=GCP_IMPORT_ERROR)
-
-    def __getattr__(self, name):
-        # Everything else (params, check_mode, exit_json, warn, ...) is the AnsibleModule's.
-        return getattr(self._module, name)
 
     @property
     def clients(self):
         """The ``ComputeClients``; fails the module with an explained message on error."""
         if self._clients is None:
-            try:
-                self._clients = ComputeClients(self._module.params)
-            except GCPError as e:
-                self._module.fail_json(msg=str(e))
+            self._clients = self.connected(ComputeClients, GCPError)
         return self._clients
 
     def fail_gcp(self, exc, action, **result):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._world_ssh import (
     WORLD_NETWORKS,
     opens_port_22,

@@ -1,0 +1,104 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) 2026, flaskfleet developers
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""What every provider's plumbing (``_aws``, ``_azure``, ``_gcp``, ``_docker``) has in common.
+
+The one-line error type, the shape of an explained API failure, the decorator that turns a
+library exception into that error, and the module class that adds the provider's common options
+and fails cleanly when its SDK is missing. What an error means and how a client is made stay in
+the provider's module_utils. Private to the collection.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import functools
+
+from ansible.module_utils.basic import AnsibleModule, missing_required_lib
+
+
+class CloudError(Exception):
+    """A failed provider call, already explained in one line (``str(err)``); ``code`` if the API gave one."""
+
+    def __init__(self, message, code=None):
+        super(CloudError, self).__init__(message)
+        self.code = code
+
+
+def one_line(text):
+    """Collapse whitespace so a message always fits one line."""
+    return " ".join(str(text).split())
+
+
+def api_failure(action, code, message, hint=None):
+    """``<action> failed: <code>: <message> (<hint>)``, the line for an error the API answered."""
+    text = "%s failed: %s: %s" % (action, code, message)
+    return "%s (%s)" % (text, hint) if hint else text
+
+
+def explain_with(exc, action, error_class, has_sdk, explain_sdk):
+    """One line for ``exc``: ``error_class`` is already explained, ``explain_sdk`` knows the SDK's errors.
+
+    ``explain_sdk(exc, action)`` returns ``None`` for an exception it has no words for.
+    """
+    if isinstance(exc, error_class):
+        return str(exc)
+    text = explain_sdk(exc, action) if has_sdk else None
+    return one_line(text or "%s failed: %s" % (action, exc))
+
+
+def error_handler(error_class, explain, handled, code_of=None):
+    """A decorator factory ``handler(action)`` for tiny API wrappers.
+
+    The exceptions ``handled()`` names leave the wrapped function as ``error_class`` with the
+    line ``explain(exc, action)`` (and ``code_of(exc)`` as its code); others pass unchanged.
+    """
+
+    def for_action(action):
+        def wrapper(func):
+            @functools.wraps(func)
+            def handler(*args, **kwargs):
+                try:
+                    return func(*args, **kwargs)
+                except error_class:
+                    raise
+                except Exception as e:
+                    if not isinstance(e, handled()):
+                        raise
+                    raise error_class(explain(e, action), code=code_of(e) if code_of else None) from e
+
+            return handler
+
+        return wrapper
+
+    return for_action
+
+
+class CloudModule:
+    """``AnsibleModule`` plus a provider's common options; fails at once when the provider's SDK is missing.
+
+    Everything else (``params``, ``check_mode``, ``exit_json``, ``warn``, ...) is the ``AnsibleModule``'s.
+    """
+
+    def __init__(self, common_spec, argument_spec, sdk, **kwargs):
+        """``sdk`` is ``(has_it, requirement names, import traceback)``."""
+        spec = dict(common_spec)
+        spec.update(argument_spec)
+        self._module = AnsibleModule(argument_spec=spec, **kwargs)
+        has_sdk, requirement, import_error = sdk
+        if not has_sdk:
+            self._module.fail_json(msg=missing_required_lib(requirement), exception=import_error)
+
+    def __getattr__(self, name):
+        if name == "_module":
+            raise AttributeError(name)
+        return getattr(self._module, name)
+
+    def connected(self, make, error_class):
+        """``make(params)``; an ``error_class`` on the way fails the module with its one line."""
+        try:
+            return make(self._module.params)
+        except error_class as e:
+            self._module.fail_json(msg=str(e))
