@@ -102,3 +102,17 @@ class CloudModule:
             return make(self._module.params)
         except error_class as e:
             self._module.fail_json(msg=str(e))
+
+
+def run_and_exit(module, work, error_class, changed, keep_diff=True):
+    """``exit_json`` with ``work.run()``'s result; an ``error_class`` fails with its one line and
+    ``work.result``, what was done by then (``changed(done)`` says whether that changed anything)."""
+    try:
+        result = work.run()
+    except error_class as e:
+        done = work.result
+        done["changed"] = changed(done)
+        if not keep_diff:
+            done.pop("diff", None)
+        module.fail_json(msg=str(e), **done)
+    module.exit_json(**result)

@@ -49,3 +49,24 @@ def plan_count(hosts: list, count: int, age, key) -> tuple:
         return count - len(hosts), []
     oldest_first = sorted(hosts, key=lambda h: (age(h), key(h)))
     return 0, [key(h) for h in oldest_first[: len(hosts) - count]]
+
+
+def identity_argument_spec(user_default: str) -> dict:
+    """The options that name a host set (``name``, ``group``, ``app``) and its login ``user``."""
+    return dict(
+        name=dict(type="str", required=True),
+        group=dict(type="str"),
+        app=dict(type="str"),
+        user=dict(type="str", default=user_default),
+    )
+
+
+def count_problem(params: dict, disk_option: str) -> str | None:
+    """The one line for the first bad ``count``, ``wait_timeout`` or disk size (GiB) option, else ``None``."""
+    if params["count"] < 0:
+        return "count must be 0 or more, got %d" % params["count"]
+    if params["wait_timeout"] < 1:
+        return "wait_timeout must be at least 1 second"
+    if params[disk_option] is not None and params[disk_option] < 1:
+        return "%s must be at least 1 (GiB), got %d" % (disk_option, params[disk_option])
+    return None

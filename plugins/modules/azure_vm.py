@@ -308,6 +308,7 @@ import time
 import uuid
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import run_and_exit
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP, TAG_MANAGED, TAG_NAME
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
     AzureError,
@@ -852,10 +853,7 @@ class AzureVms:
 def argument_spec():
     """The options of this module (the common Azure ones are added by FleetAzureModule)."""
     return dict(
-        name=dict(type="str", required=True),
-        group=dict(type="str"),
-        app=dict(type="str"),
-        user=dict(type="str", default="azureuser"),
+        identity.identity_argument_spec("azureuser"),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         count=dict(type="int", default=1),
         resource_group=dict(type="str", required=True),
@@ -903,12 +901,9 @@ def check_params(module):
     params = module.params
     if not NAME_RE.match(params["name"]):
         module.fail_json(msg="name %r must be letters, digits and '-', at most 50 characters" % params["name"])
-    if params["count"] < 0:
-        module.fail_json(msg="count must be 0 or more, got %d" % params["count"])
-    if params["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1 second")
-    if params["os_disk_size"] is not None and params["os_disk_size"] < 1:
-        module.fail_json(msg="os_disk_size must be at least 1 (GiB), got %d" % params["os_disk_size"])
+    problem = identity.count_problem(params, "os_disk_size")
+    if problem:
+        module.fail_json(msg=problem)
     if params["state"] == "present":
         if not params["location"]:
             module.fail_json(msg="location is required with state present (for example westeurope)")
@@ -926,14 +921,7 @@ def main():
     """Entry point: parse, check, run, report."""
     module = FleetAzureModule(argument_spec(), supports_check_mode=True)
     check_params(module)
-    vms = AzureVms(module)
-    try:
-        result = vms.run()
-    except AzureError as e:
-        done = vms.result
-        done["changed"] = bool(done["created"] or done["deleted"])
-        module.fail_json(msg=str(e), **done)
-    module.exit_json(**result)
+    run_and_exit(module, AzureVms(module), AzureError, lambda done: bool(done["created"] or done["deleted"]))
 
 
 if __name__ == "__main__":

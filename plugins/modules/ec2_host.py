@@ -282,6 +282,7 @@ import time
 import uuid
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import run_and_exit
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
     LIVE_STATES,
@@ -625,10 +626,7 @@ class Ec2Hosts:
 def argument_spec():
     """The options of this module (the common AWS ones are added by FleetAWSModule)."""
     return dict(
-        name=dict(type="str", required=True),
-        group=dict(type="str"),
-        app=dict(type="str"),
-        user=dict(type="str", default="admin"),
+        identity.identity_argument_spec("admin"),
         state=dict(type="str", default="present", choices=["present", "running", "stopped", "absent"]),
         count=dict(type="int", default=1),
         image_id=dict(type="str"),
@@ -663,12 +661,9 @@ def argument_spec():
 def check_params(module):
     """Checks AnsibleModule cannot express: fail with one line before any API call."""
     params = module.params
-    if params["count"] < 0:
-        module.fail_json(msg="count must be 0 or more, got %d" % params["count"])
-    if params["volume_size"] is not None and params["volume_size"] < 1:
-        module.fail_json(msg="volume_size must be at least 1 (GiB), got %d" % params["volume_size"])
-    if params["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1 second")
+    problem = identity.count_problem(params, "volume_size")
+    if problem:
+        module.fail_json(msg=problem)
 
 
 def main():
@@ -680,14 +675,12 @@ def main():
         required_if=[("state", state, ("image_id", "image"), True) for state in ("present", "running", "stopped")],
     )
     check_params(module)
-    hosts = Ec2Hosts(module)
-    try:
-        result = hosts.run()
-    except AWSError as e:
-        done = hosts.result
-        done["changed"] = any(done[key] for key in ("launched", "terminated", "started", "stopped", "tagged"))
-        module.fail_json(msg=str(e), **done)
-    module.exit_json(**result)
+    run_and_exit(
+        module,
+        Ec2Hosts(module),
+        AWSError,
+        lambda done: any(done[key] for key in ("launched", "terminated", "started", "stopped", "tagged")),
+    )
 
 
 if __name__ == "__main__":

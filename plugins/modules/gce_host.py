@@ -261,6 +261,8 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import run_and_exit
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import count_problem, identity_argument_spec
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     LABEL_APP,
     LABEL_GROUP,
@@ -651,10 +653,7 @@ class GceHosts:
 def argument_spec():
     """The options of this module (the common GCP ones are added by FleetGCPModule)."""
     return dict(
-        name=dict(type="str", required=True),
-        group=dict(type="str"),
-        app=dict(type="str"),
-        user=dict(type="str", default="admin"),
+        identity_argument_spec("admin"),
         state=dict(type="str", default="present", choices=["present", "absent"]),
         count=dict(type="int", default=1),
         zone=dict(type="str", fallback=(env_fallback, ["GCP_ZONE", "CLOUDSDK_COMPUTE_ZONE"])),
@@ -685,12 +684,9 @@ def check_params(module):
             msg="name %r is not usable for GCE instances: lower-case letters, digits and '-', starting with a "
             "letter, at most 50 characters" % params["name"]
         )
-    if params["count"] < 0:
-        module.fail_json(msg="count must be 0 or more, got %d" % params["count"])
-    if params["wait_timeout"] < 1:
-        module.fail_json(msg="wait_timeout must be at least 1 second")
-    if params["disk_size_gb"] is not None and params["disk_size_gb"] < 1:
-        module.fail_json(msg="disk_size_gb must be at least 1, got %d" % params["disk_size_gb"])
+    problem = count_problem(params, "disk_size_gb")
+    if problem:
+        module.fail_json(msg=problem)
     if params["os_login"] and params.get("ssh_public_key"):
         module.fail_json(msg="os_login and ssh_public_key exclude each other: OS Login ignores metadata keys")
     if not IMAGE_RE.match(params["image"]):
@@ -719,15 +715,13 @@ def main():
     """Entry point: parse, check, run, report."""
     module = FleetGCPModule(argument_spec(), supports_check_mode=True)
     check_params(module)
-    hosts = GceHosts(module)
-    try:
-        result = hosts.run()
-    except GCPError as e:
-        done = hosts.result
-        done["changed"] = bool(done["created"] or done["deleted"] or done["firewall"] != "unchanged")
-        done.pop("diff", None)
-        module.fail_json(msg=str(e), **done)
-    module.exit_json(**result)
+    run_and_exit(
+        module,
+        GceHosts(module),
+        GCPError,
+        lambda done: bool(done["created"] or done["deleted"] or done["firewall"] != "unchanged"),
+        keep_diff=False,
+    )
 
 
 if __name__ == "__main__":
