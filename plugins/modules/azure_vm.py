@@ -36,6 +36,7 @@ description:
     checked strictly from the first connection.
 extends_documentation_fragment:
   - flaskfleet.cloud.attributes
+  - flaskfleet.cloud.identity
   - flaskfleet.cloud.azure
 options:
   name:
@@ -47,10 +48,6 @@ options:
   group:
     description:
       - Inventory group of the hosts (tag C(flaskfleet.group)), for example C(web). Defaults to O(name).
-    type: str
-  app:
-    description:
-      - The app the hosts serve (tag C(flaskfleet.app)). Part of the identity when set.
     type: str
   user:
     description:
@@ -64,11 +61,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  count:
-    description:
-      - The exact number of VMs with this identity. A whole number, 0 or more.
-    type: int
-    default: 1
   resource_group:
     description:
       - The resource group of the VMs and their network; created in O(location) when missing.

@@ -26,6 +26,7 @@ description:
     O(tags) are added to existing instances too.
 extends_documentation_fragment:
   - flaskfleet.cloud.attributes
+  - flaskfleet.cloud.identity
   - flaskfleet.cloud.aws
 options:
   name:
@@ -37,10 +38,6 @@ options:
     description:
       - Inventory group of the hosts (tag C(flaskfleet.group)), for example C(web).
       - Defaults to O(name).
-    type: str
-  app:
-    description:
-      - The app the hosts serve (tag C(flaskfleet.app)). Part of the identity when set.
     type: str
   user:
     description:
@@ -57,11 +54,6 @@ options:
     type: str
     choices: [present, running, stopped, absent]
     default: present
-  count:
-    description:
-      - The exact number of instances with this identity. Must be a whole number, 0 or more.
-    type: int
-    default: 1
   image_id:
     description:
       - The AMI to launch, for example C(ami-0123456789abcdef0).

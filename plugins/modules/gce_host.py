@@ -36,6 +36,7 @@ description:
     (replace them by lowering and raising O(count), or with a new O(name)).
 extends_documentation_fragment:
   - flaskfleet.cloud.attributes
+  - flaskfleet.cloud.identity
   - flaskfleet.cloud.gcp
 options:
   name:
@@ -49,10 +50,6 @@ options:
     description:
       - Inventory group of the hosts (label C(flaskfleet-group), value mapped as described above). Defaults to O(name).
     type: str
-  app:
-    description:
-      - The app the hosts serve (label C(flaskfleet-app)). Part of the identity when set.
-    type: str
   user:
     description:
       - The login user, recorded in the label C(flaskfleet-user) for the inventory and used for O(ssh_public_key).
@@ -65,11 +62,6 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  count:
-    description:
-      - The exact number of instances with this identity. Must be a whole number, 0 or more.
-    type: int
-    default: 1
   zone:
     description:
       - The zone of the instances, for example C(europe-west1-b).
