@@ -16,9 +16,7 @@ __metaclass__ = type
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
     TAG_APP,
-    TAG_GROUP,
     TAG_MANAGED,
-    TAG_USER,
 )
 from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options, vm_host_entry
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
@@ -107,9 +105,7 @@ def selected(summary: dict, options: dict) -> bool:
 
 def host_entry(summary: dict, options: dict) -> dict:
     """The provider-neutral host dict of one VM; ``azure_*`` vars carry the Azure facts."""
-    tags = summary["tags"]
-    identity = {"user": tags.get(TAG_USER), "app": tags.get(TAG_APP), "group": tags.get(TAG_GROUP)}
-    return vm_host_entry(PROVIDER, summary["name"], summary, identity, options, DEFAULT_USER)
+    return vm_host_entry(PROVIDER, summary["name"], summary, options, DEFAULT_USER)
 
 
 def list_azure_hosts(options: dict, environ: dict | None = None) -> list:

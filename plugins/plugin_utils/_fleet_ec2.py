@@ -16,10 +16,7 @@ __metaclass__ = type
 import os
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
-    TAG_APP,
-    TAG_GROUP,
     TAG_MANAGED,
-    TAG_USER,
 )
 from ansible_collections.flaskfleet.cloud.plugins.plugin_utils._fleet_entries import check_entry_options, vm_host_entry
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._aws import (
@@ -107,11 +104,7 @@ def unique_names(summaries: list, preferences: list) -> list:
 
 def host_entry(name: str, summary: dict, region: str, options: dict) -> dict:
     """The provider-neutral host dict of one instance; ``ec2_*`` vars carry the EC2 facts."""
-    tags = summary["tags"]
-    identity = {"user": tags.get(TAG_USER), "app": tags.get(TAG_APP), "group": tags.get(TAG_GROUP)}
-    host = vm_host_entry(PROVIDER, name, summary, identity, options, DEFAULT_USER)
-    host["vars"]["ec2_region"] = region
-    return host
+    return vm_host_entry(PROVIDER, name, summary, options, DEFAULT_USER, extra_vars={"ec2_region": region})
 
 
 def list_ec2_hosts(options: dict) -> list:

@@ -11,6 +11,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP, TAG_GROUP, TAG_USER
+
 
 def check_entry_options(provider: str, options: dict, known: dict) -> None:
     """Raise ValueError naming the first unknown or mistyped key of a ``provider`` entry.
@@ -26,12 +28,26 @@ def check_entry_options(provider: str, options: dict, known: dict) -> None:
             raise ValueError("option %r of provider %s must be a %s" % (key, provider, known[key].__name__))
 
 
-def vm_host_entry(provider: str, name: str, summary: dict, identity: dict, options: dict, default_user: str) -> dict:
+def vm_host_entry(
+    provider: str,
+    name: str,
+    summary: dict,
+    options: dict,
+    default_user: str,
+    marks_of="tags",
+    keys=(TAG_USER, TAG_APP, TAG_GROUP),
+    extra_vars=None,
+) -> dict:
     """The provider-neutral host dict of one cloud VM; ``<provider>_*`` vars carry its facts.
 
     :param summary: the VM's facts (``public_ip_address`` and ``private_ip_address`` among them).
-    :param identity: the VM's ``user``, ``app`` and ``group`` as read from its tags or labels.
+    :param marks_of: the key of ``summary`` holding the VM's tags (GCE: ``labels``), where ``keys``
+        name its ``user``, ``app`` and ``group``.
+    :param extra_vars: more host vars (the region or project the VM was found in).
     """
+    marks = summary[marks_of]
+    user_key, app_key, group_key = keys
+    identity = {"user": marks.get(user_key), "app": marks.get(app_key), "group": marks.get(group_key)}
     if options.get("use_private_ip"):
         address = summary["private_ip_address"]
     else:
@@ -39,6 +55,7 @@ def vm_host_entry(provider: str, name: str, summary: dict, identity: dict, optio
     extra = dict(("%s_%s" % (provider, key), value) for key, value in summary.items())
     if options.get("ssh_private_key_file"):
         extra["ansible_ssh_private_key_file"] = options["ssh_private_key_file"]
+    extra.update(extra_vars or {})
     return {
         "name": name,
         "address": address,

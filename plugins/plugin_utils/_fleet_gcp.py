@@ -91,11 +91,9 @@ def instances_of(clients, options: dict, labels: dict) -> list:
 
 def host_entry(name: str, summary: dict, project: str, options: dict) -> dict:
     """The provider-neutral host dict of one instance; ``gcp_*`` vars carry the GCE facts."""
-    labels = summary["labels"]
-    identity = {"user": labels.get(LABEL_USER), "app": labels.get(LABEL_APP), "group": labels.get(LABEL_GROUP)}
-    host = vm_host_entry(PROVIDER, name, summary, identity, options, DEFAULT_USER)
-    host["vars"]["gcp_project"] = project
-    return host
+    keys = (LABEL_USER, LABEL_APP, LABEL_GROUP)
+    extra_vars = {"gcp_project": project}
+    return vm_host_entry(PROVIDER, name, summary, options, DEFAULT_USER, "labels", keys, extra_vars)
 
 
 def unique_names(summaries: list) -> list:
