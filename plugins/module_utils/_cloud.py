@@ -116,3 +116,22 @@ def run_and_exit(module, work, error_class, changed, keep_diff=True):
             done.pop("diff", None)
         module.fail_json(msg=str(e), **done)
     module.exit_json(**result)
+
+
+def if_missing(is_missing, value=None):
+    """Decorator: the wrapped API call returns ``value`` where it raised an exception ``is_missing(exc)``
+    says is a "not found" (a deleted resource, a group that does not exist yet)."""
+
+    def wrapper(func):
+        @functools.wraps(func)
+        def handler(*args, **kwargs):
+            try:
+                return func(*args, **kwargs)
+            except Exception as e:
+                if is_missing(e):
+                    return value
+                raise
+
+        return handler
+
+    return wrapper

@@ -300,7 +300,7 @@ import time
 import uuid
 
 from ansible_collections.flaskfleet.cloud.plugins.module_utils import _identity as identity
-from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import run_and_exit
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import if_missing, run_and_exit
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import TAG_APP, TAG_MANAGED, TAG_NAME
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._azure import (
     AzureError,
@@ -572,14 +572,10 @@ def vms_template(params, subnet_id, nsg_id, with_custom_data):
 
 
 @azure_error_handler("list the VMs of the resource group")
+@if_missing(is_not_found)
 def list_vms(azure, group):
     """The resource group's VMs, or ``None`` when the group does not exist (one paged list)."""
-    try:
-        return [as_dict(vm) for vm in azure.compute.virtual_machines.list(group)]
-    except Exception as e:
-        if is_not_found(e):
-            return None
-        raise
+    return [as_dict(vm) for vm in azure.compute.virtual_machines.list(group)]
 
 
 @azure_error_handler("look up the image")
@@ -617,15 +613,11 @@ def check_capacity(azure, location, vm_size, count):
 
 
 @azure_error_handler("look up the resource group")
+@if_missing(is_not_found, False)
 def group_exists(azure, group):
     """Does the resource group exist?"""
-    try:
-        azure.resource.resource_groups.get(group)
-        return True
-    except Exception as e:
-        if is_not_found(e):
-            return False
-        raise
+    azure.resource.resource_groups.get(group)
+    return True
 
 
 @azure_error_handler("create the resource group")
@@ -635,14 +627,10 @@ def create_group(azure, group, location):
 
 
 @azure_error_handler("look up the network")
+@if_missing(is_not_found)
 def get_network_resource(operations, group, name):
     """A network resource as a dict, ``None`` when it (or its group) does not exist."""
-    try:
-        return as_dict(operations.get(group, name))
-    except Exception as e:
-        if is_not_found(e):
-            return None
-        raise
+    return as_dict(operations.get(group, name))
 
 
 @azure_error_handler("start the creation or deletion")

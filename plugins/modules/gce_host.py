@@ -253,7 +253,7 @@ import re
 import time
 
 from ansible.module_utils.basic import env_fallback
-from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import run_and_exit
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import if_missing, run_and_exit
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import count_problem, identity_argument_spec
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     LABEL_APP,
@@ -444,27 +444,19 @@ def bulk_insert(clients, request):
 
 
 @gcp_error_handler("delete an instance")
+@if_missing(is_not_found)
 def delete_instance(clients, zone, name):
     """Delete one instance; ``None`` when it is already gone."""
-    try:
-        request = {"project": clients.project, "zone": zone, "instance": name}
-        return clients.get("instances").delete_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
-    except Exception as e:
-        if is_not_found(e):
-            return None
-        raise
+    request = {"project": clients.project, "zone": zone, "instance": name}
+    return clients.get("instances").delete_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
 @gcp_error_handler("read the firewall rule")
+@if_missing(is_not_found)
 def get_firewall(clients, name):
     """The firewall rule ``name`` or ``None``."""
-    try:
-        request = {"project": clients.project, "firewall": name}
-        return clients.get("firewalls").get(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
-    except Exception as e:
-        if is_not_found(e):
-            return None
-        raise
+    request = {"project": clients.project, "firewall": name}
+    return clients.get("firewalls").get(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
 @gcp_error_handler("write the firewall rule")
@@ -485,18 +477,19 @@ def delete_firewall(clients, name):
     return clients.get("firewalls").delete_unary(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
 
 
+@if_missing(is_not_found)
+def guest_attributes(clients, request):
+    """The instance's guest attributes for ``request``, ``None`` when there are none (yet)."""
+    return clients.get("instances").get_guest_attributes(request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT)
+
+
 @gcp_error_handler("read the host keys")
 def host_keys(clients, zone, name):
     """``["<type> <base64>", ...]`` from the guest attributes ``hostkeys/`` (empty until published)."""
     request = {"project": clients.project, "zone": zone, "instance": name, "query_path": "hostkeys/"}
-    try:
-        found = clients.get("instances").get_guest_attributes(
-            request=request, retry=clients.retry, timeout=REQUEST_TIMEOUT
-        )
-    except Exception as e:
-        if is_not_found(e):
-            return []
-        raise
+    found = guest_attributes(clients, request)
+    if found is None:
+        return []
     return sorted("%s %s" % (item.key, item.value) for item in found.query_value.items if item.value)
 
 

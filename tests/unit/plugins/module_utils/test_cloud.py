@@ -49,3 +49,16 @@ def test_error_handler_turns_handled_errors_into_the_provider_error_only():
         call(KeyError("not ours"))
     with pytest.raises(ProviderError, match=r"^mine$"):
         call(ProviderError("mine"))
+
+
+def test_if_missing_returns_the_value_for_not_found_only():
+    @cloud.if_missing(lambda e: "404" in str(e), value=[])
+    def read(exc=None):
+        if exc:
+            raise exc
+        return ["found"]
+
+    assert read() == ["found"]
+    assert read(SDKError("404 not found")) == []
+    with pytest.raises(SDKError, match="500"):
+        read(SDKError("500 server error"))
