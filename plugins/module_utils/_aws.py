@@ -217,10 +217,13 @@ def _stop_retrying_unreachable(attempts, caught_exception=None, **kwargs):
 
 def check_region(region):
     """Raise ``AWSError`` unless ``region`` looks like an AWS region name (catches typos early)."""
-    if not region:
-        raise AWSError("no AWS region given: set region (or AWS_REGION/AWS_DEFAULT_REGION)")
-    if not REGION_RE.match(region):
-        raise AWSError("'%s' is not an AWS region name (like us-east-1): fix region" % region)
+    cloud.require_name(
+        region,
+        REGION_RE,
+        AWSError,
+        "no AWS region given: set region (or AWS_REGION/AWS_DEFAULT_REGION)",
+        "'%s' is not an AWS region name (like us-east-1): fix region",
+    )
 
 
 def create_session(params):

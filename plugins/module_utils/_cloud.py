@@ -38,6 +38,15 @@ def api_failure(action, code, message, hint=None):
     return "%s (%s)" % (text, hint) if hint else text
 
 
+def require_name(value, pattern, error_class, missing, malformed):
+    """Raise ``error_class(missing)`` when ``value`` is empty, ``error_class(malformed % value)`` when
+    ``pattern`` does not match it (a region or zone typo is caught before any API call)."""
+    if not value:
+        raise error_class(missing)
+    if not pattern.match(value):
+        raise error_class(malformed % value)
+
+
 def explain_with(exc, action, error_class, has_sdk, explain_sdk):
     """One line for ``exc``: ``error_class`` is already explained, ``explain_sdk`` knows the SDK's errors.
 

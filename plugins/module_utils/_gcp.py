@@ -214,10 +214,13 @@ def retry_policy(deadline=RETRY_DEADLINE):
 
 def check_zone(zone):
     """Raise ``GCPError`` unless ``zone`` looks like a GCE zone name (catches typos before any call)."""
-    if not zone:
-        raise GCPError("no GCE zone given: set zone (for example europe-west1-b)")
-    if not ZONE_RE.match(zone):
-        raise GCPError("'%s' is not a GCE zone name (like europe-west1-b): fix zone" % zone)
+    cloud.require_name(
+        zone,
+        ZONE_RE,
+        GCPError,
+        "no GCE zone given: set zone (for example europe-west1-b)",
+        "'%s' is not a GCE zone name (like europe-west1-b): fix zone",
+    )
 
 
 def auth_kind_of(params):

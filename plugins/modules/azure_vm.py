@@ -224,6 +224,14 @@ EXAMPLES = r"""
     location: westeurope
     ssh_public_key: "{{ lookup('ansible.builtin.file', '.flaskfleet/id_ed25519.pub') }}"
 
+- name: Remove every host of the group
+  flaskfleet.cloud.azure_vm:
+    name: hello-web
+    group: web
+    app: hello
+    resource_group: flaskfleet-hello
+    state: absent
+
 - name: A bastion with a public IP (explicitly asked for)
   flaskfleet.cloud.azure_vm:
     name: bastion
@@ -232,14 +240,6 @@ EXAMPLES = r"""
     public_ip: true
     ssh_cidrs: [198.51.100.7/32]
     ssh_public_key: "{{ lookup('ansible.builtin.file', '.flaskfleet/id_ed25519.pub') }}"
-
-- name: Remove every host of the group
-  flaskfleet.cloud.azure_vm:
-    name: hello-web
-    group: web
-    app: hello
-    resource_group: flaskfleet-hello
-    state: absent
 """
 
 RETURN = r"""

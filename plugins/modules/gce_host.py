@@ -184,6 +184,14 @@ EXAMPLES = r"""
     count: 3
     zone: europe-west1-b
 
+- name: Remove every host of the group and its firewall rule
+  flaskfleet.cloud.gce_host:
+    name: hello-web
+    group: web
+    app: hello
+    zone: europe-west1-b
+    state: absent
+
 - name: A bastion with an external IP, SSH open to everyone (explicitly weaker)
   flaskfleet.cloud.gce_host:
     name: bastion
@@ -192,14 +200,6 @@ EXAMPLES = r"""
     ssh_cidrs: [0.0.0.0/0]
     allow_world_ssh: true
     read_host_keys: true
-
-- name: Remove every host of the group and its firewall rule
-  flaskfleet.cloud.gce_host:
-    name: hello-web
-    group: web
-    app: hello
-    zone: europe-west1-b
-    state: absent
 """
 
 RETURN = r"""
