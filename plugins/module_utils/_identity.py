@@ -13,6 +13,8 @@ from __future__ import absolute_import, annotations, division, print_function
 
 __metaclass__ = type
 
+import time
+
 TAG_MANAGED = "flaskfleet.managed"
 TAG_APP = "flaskfleet.app"
 TAG_GROUP = "flaskfleet.group"
@@ -70,3 +72,17 @@ def count_problem(params: dict, disk_option: str) -> str | None:
     if params[disk_option] is not None and params[disk_option] < 1:
         return "%s must be at least 1 (GiB), got %d" % (disk_option, params[disk_option])
     return None
+
+
+class HostSetRun:
+    """One run of an exact-count module: observe the hosts of one identity, decide, act, report.
+
+    Holds the module, its params, the run's deadline (``wait_timeout`` from now) and the result
+    built up as it goes (what was done by then, if a call fails).
+    """
+
+    def __init__(self, module, **result) -> None:
+        self.module = module
+        self.params = module.params
+        self.deadline = time.time() + self.params["wait_timeout"]
+        self.result = dict(changed=False, **result)

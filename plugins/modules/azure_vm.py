@@ -662,16 +662,13 @@ def vm_addresses(azure, group):
 # --- the module ------------------------------------------------------------------------------
 
 
-class AzureVms:
+class AzureVms(identity.HostSetRun):
     """Observe the VMs of one identity, decide, act, report."""
 
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
+        super().__init__(module, created=[], deleted=[], host_keys={}, vms=[])
         self.azure = module.azure
         self.group = self.params["resource_group"]
-        self.deadline = time.time() + self.params["wait_timeout"]
-        self.result = dict(changed=False, created=[], deleted=[], host_keys={}, vms=[])
 
     def run(self):
         """Bring the VMs to the wanted state; returns the module result."""

@@ -496,15 +496,12 @@ def wait_for_ssh(instances, port, deadline):
 # --- the module ----------------------------------------------------------------------------
 
 
-class Ec2Hosts:
-    """Observe the hosts of one identity, decide, act, report."""
+class Ec2Hosts(identity.HostSetRun):
+    """Observe the EC2 instances of one identity, decide, act, report."""
 
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
+        super().__init__(module, launched=[], terminated=[], started=[], stopped=[], tagged=[])
         self.client = module.client("ec2")
-        self.deadline = time.time() + self.params["wait_timeout"]
-        self.result = dict(changed=False, launched=[], terminated=[], started=[], stopped=[], tagged=[])
 
     def current(self):
         """Live instances with our identity tags (one paginated DescribeInstances)."""

@@ -254,7 +254,11 @@ import time
 
 from ansible.module_utils.basic import env_fallback
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._cloud import if_missing, run_and_exit
-from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import count_problem, identity_argument_spec
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._identity import (
+    HostSetRun,
+    count_problem,
+    identity_argument_spec,
+)
 from ansible_collections.flaskfleet.cloud.plugins.module_utils._gcp import (
     LABEL_APP,
     LABEL_GROUP,
@@ -509,18 +513,13 @@ def in_parallel(func, items):
 # --- the module ----------------------------------------------------------------------------
 
 
-class GceHosts:
-    """Observe the hosts of one identity, decide, act, report."""
+class GceHosts(HostSetRun):
+    """Observe the Compute Engine instances of one identity, decide, act, report."""
 
     def __init__(self, module):
-        self.module = module
-        self.params = module.params
+        super().__init__(module, created=[], deleted=[], deleted_instances=[], firewall="unchanged", instances=[])
         self.clients = module.clients
         self.zone = self.params["zone"]
-        self.deadline = time.time() + self.params["wait_timeout"]
-        self.result = dict(
-            changed=False, created=[], deleted=[], deleted_instances=[], firewall="unchanged", instances=[]
-        )
 
     def current(self):
         """Our instances in the zone (one paginated list); without ``app`` hosts of an app are not ours."""
