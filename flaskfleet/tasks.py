@@ -27,7 +27,7 @@ from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import contract, output
 from flaskfleet import playbook as playbooks
-from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
+from flaskfleet.config import Settings, SettingsError, config_defaults, positive_int, settings
 from flaskfleet.group import Fleet, failed
 from flaskfleet.inventory import Host, Inventory, InventoryError
 from flaskfleet.ssh import HostKeyError, HostResult, connect, describe_error, open_connection, shell_command, sudo_wrap
@@ -668,4 +668,4 @@ def teardown(
 
 
 ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)
-ns.configure({"flaskfleet": dict(DEFAULTS)})
+ns.configure({"flaskfleet": config_defaults()})
