@@ -59,7 +59,15 @@ class Host:
             "groups": list(self.groups),
             "provider": self.vars.get("flaskfleet_provider"),
             "app": self.vars.get("flaskfleet_app"),
+            "url": self.http_url,
         }
+
+    @property
+    def http_url(self) -> str:
+        """Where the host serves HTTP: a local host's published port 80 on 127.0.0.1, else its address."""
+        published = self.vars.get("flaskfleet_published_ports") or {}
+        port = published.get("80") or published.get(80)
+        return f"http://127.0.0.1:{port}/" if port else f"http://{self.address}/"
 
 
 def _natural_key(name: str) -> list[Any]:
