@@ -301,7 +301,7 @@ def facts(layout, p):
     result = dict(layout.status(), changed=False, layout=layout.paths())
     if p["release_id"]:
         found = inspect(layout, p["release_id"], _checks(p))
-        result.update(found, up_to_date=not found["reasons"])
+        result.update(found, release_id=p["release_id"], up_to_date=not found["reasons"])
     else:
         result.update(inspect_live(layout, p["health_path"], p["health_status"], p["health_timeout"]), up_to_date=False)
     if result["release_id"]:
