@@ -11,7 +11,7 @@ DOCUMENTATION = r"""
 ---
 module: release_info
 short_description: Report whether a host runs a release as asked, or what it serves now
-version_added: 0.2.0
+version_added: 0.1.0
 description:
   - Reads the release layout C(<base_dir>/<app>/) that M(flaskfleet.cloud.release) manages and
     changes nothing, ever (in check mode too).
