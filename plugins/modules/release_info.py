@@ -30,9 +30,14 @@ author:
   - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - action_common_attributes
-  - action_common_attributes.info_module
   - flaskfleet.cloud.release
   - flaskfleet.cloud.release.host
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads, so it runs and reports the same in check mode.
+  diff_mode:
+    support: none
 options:
   release_id:
     description:
