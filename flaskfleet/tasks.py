@@ -27,7 +27,7 @@ from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import contract, output
 from flaskfleet import playbook as playbooks
-from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
+from flaskfleet.config import Settings, SettingsError, config_defaults, positive_int, settings
 from flaskfleet.group import Fleet, failed
 from flaskfleet.inventory import Host, Inventory, InventoryError
 from flaskfleet.ssh import HostKeyError, HostResult, connect, describe_error, open_connection, shell_command, sudo_wrap
@@ -360,6 +360,7 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
         "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
         "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
         "lock_wait": "seconds to wait for another run's deploy lock before failing (default 0: fail at once)",
+        "site": "a fleet's first deploy: run flaskfleet.cloud.site (provision the hosts, base, nginx, then deploy)",
     },
     iterable=["env"],
 )
@@ -375,11 +376,16 @@ def deploy(
     extra_vars: list[str] | None = None,
     verbose: int = 0,
     lock_wait: str | None = None,
+    site: bool = False,
 ) -> None:
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
     s = load_settings(c, app_path=app_path, app_name=app_name, inventory=inventory)
     pattern = hosts or s.hosts
-    select_hosts(s, pattern)  # fail fast on a bad pattern or inventory, before building
+    # Fail fast on a bad pattern or inventory, before building; --site creates the hosts first.
+    if site:
+        load_inventory(s)
+    else:
+        select_hosts(s, pattern)
     secrets = app_env([*s.app_env, *(env or [])], env_file)
     more = parse_extra_vars(extra_vars)
     if lock_wait is not None:
@@ -394,7 +400,9 @@ def deploy(
     }
     if secrets:
         extra["flask_app_env"] = secrets
-    play(s, "deploy", extra, verbose)
+    if site:
+        extra = {**provision_vars(s, artifact.app, None, None), **extra}
+    play(s, "site" if site else "deploy", extra, verbose)
     output.console().print(f"deployed {artifact.app} release {artifact.release_id} to {pattern}")
 
 
@@ -668,4 +676,4 @@ def teardown(
 
 
 ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)
-ns.configure({"flaskfleet": dict(DEFAULTS)})
+ns.configure({"flaskfleet": config_defaults()})
