@@ -28,10 +28,6 @@ description:
     RV(reasons) sum it up.
 author:
   - flaskfleet developers (@flaskfleet)
-extends_documentation_fragment:
-  - action_common_attributes
-  - flaskfleet.cloud.release
-  - flaskfleet.cloud.release.host
 attributes:
   check_mode:
     support: full
@@ -123,6 +119,10 @@ options:
 seealso:
   - module: flaskfleet.cloud.release
   - module: flaskfleet.cloud.deploy_lock
+extends_documentation_fragment:
+  - action_common_attributes
+  - flaskfleet.cloud.release
+  - flaskfleet.cloud.release.host
 """
 
 EXAMPLES = r"""

@@ -23,12 +23,9 @@ def test_release_ids_are_validated(layout):
             activate(layout, bad)
 
 
-def test_only_complete_releases_count(layout):
+def test_only_complete_releases_can_be_activated(layout):
     fake_release(layout, R1)
     os.makedirs(layout.release_path(R2))  # no marker: incomplete
-    os.makedirs(layout.partial_path(R3))
-    assert layout.releases() == [R1]
-    assert layout.leftovers() == [".%s.partial" % R3]
     with pytest.raises(ReleaseError, match="release %s is incomplete" % R2):
         activate(layout, R2)
     with pytest.raises(ReleaseError, match=r"release %s is not staged on this host \(staged releases: %s\)" % (R3, R1)):
