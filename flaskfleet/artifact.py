@@ -13,7 +13,7 @@ the release id's time), uid/gid 0, gzip mtime 0.
 
 Used by the ``flask_app`` role (through ``python -m flaskfleet.artifact build``) and by
 ``invoke deploy`` (through :func:`build`); the host side lives in the collection's
-``module_utils/_releases.py``.
+``module_utils/_release_artifact.py`` (verification) and ``_release_stage.py``.
 """
 
 from __future__ import annotations

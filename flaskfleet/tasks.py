@@ -469,10 +469,10 @@ def seconds(name: str, value: str) -> int:
     return int(str(value).strip())
 
 
-#: ``release`` module arguments of a status inspection; each host's (or extra) vars fill them in,
+#: ``release_info`` module arguments of a status inspection; each host's (or extra) vars fill them in,
 #: so the role's settings (flask_app_base_dir, flask_app_health_path, ...) apply as in a deploy.
 STATUS_ARGS = (
-    "app={app} state=inspected"
+    "app={app}"
     " base_dir=\"{{{{ flask_app_base_dir | default('{base}') }}}}\""
     " health_path=\"{{{{ flask_app_health_path | default('{health}') }}}}\""
     ' health_status="{{{{ flask_app_health_status | default(200) }}}}"'
@@ -481,7 +481,7 @@ STATUS_ARGS = (
 
 
 def status_result(host: str, status: str, data: dict[str, Any]) -> HostResult:
-    """One host's ``release`` live inspection (``ok``/``failed``/``unreachable`` + result) as a :class:`HostResult`."""
+    """One host's ``release_info`` live inspection (``ok``/``failed``/``unreachable`` + result) as a HostResult."""
     message = " ".join(str(data.get("msg") or "failed").split())[:300]
     if status == "unreachable":
         return HostResult(host=host, ok=False, error=f"unreachable: {message}")
@@ -503,11 +503,11 @@ def status_result(host: str, status: str, data: dict[str, Any]) -> HostResult:
 
 
 def inspect_live(s: Settings, pattern: str, app: str, extra: dict[str, Any]) -> list[HostResult]:
-    """``flaskfleet.cloud.release state=inspected`` on every host (ad hoc, through ansible-runner)."""
+    """``flaskfleet.cloud.release_info`` (live release) on every host (ad hoc, through ansible-runner)."""
     args = STATUS_ARGS.format(app=app, base=contract.DEFAULT_BASE_DIR, health=contract.DEFAULT_HEALTH_PATH)
     cmdline = f"-b -T {s.connect_timeout} --task-timeout {s.timeout}"
     try:
-        found = playbooks.run_module("flaskfleet.cloud.release", args, pattern, s.inventory, extra, cmdline)
+        found = playbooks.run_module("flaskfleet.cloud.release_info", args, pattern, s.inventory, extra, cmdline)
     except playbooks.PlaybookError as exc:
         raise Exit(f"flaskfleet: status inspection failed: {exc}") from None
     return [status_result(host, status, data) for host, (status, data) in sorted(found.items())]

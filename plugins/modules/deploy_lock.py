@@ -25,14 +25,13 @@ author:
   - flaskfleet developers (@flaskfleet)
 extends_documentation_fragment:
   - action_common_attributes
+  - flaskfleet.cloud.release.host
 attributes:
   check_mode:
     support: full
     details: Reports whether the lock would be taken, broken or released; nothing is written.
   diff_mode:
     support: none
-  platform:
-    platforms: posix
 options:
   path:
     description:
@@ -72,6 +71,7 @@ options:
     default: 0
 seealso:
   - module: flaskfleet.cloud.release
+  - module: flaskfleet.cloud.release_info
 """
 
 EXAMPLES = r"""
@@ -125,9 +125,9 @@ broken:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.flaskfleet.cloud.plugins.module_utils._releases import (
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._release_layout import ReleaseError
+from ansible_collections.flaskfleet.cloud.plugins.module_utils._release_lock import (
     LockHeld,
-    ReleaseError,
     acquire_lock,
     release_lock,
 )

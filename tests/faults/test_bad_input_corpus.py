@@ -223,7 +223,7 @@ CASES: list[Case] = [
         "release-bad-state",
         "release",
         {**REL, "state": "deployed"},
-        "value of state must be one of: staged, active, rolled_back, pruned, absent, inspected, got: deployed",
+        "value of state must be one of: staged, active, rolled_back, pruned, absent, got: deployed",
     ),
     module(
         "release-staged-no-id",

@@ -6,12 +6,10 @@ collection on the path), against a temporary base_dir owned by the current user.
 
 from __future__ import annotations
 
-import grp
 import hashlib
 import io
 import json
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -19,60 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-
-from flaskfleet.artifact import build
-
-ROOT = Path(__file__).resolve().parents[4]
-R1, R2, R3 = "20261129T101500Z", "20261129T111500Z", "20261129T121500Z-hotfix"
-ME = pwd.getpwuid(os.getuid()).pw_name
-MY_GROUP = grp.getgrgid(os.getgid()).gr_name
-
-
-def run_module(collections_path, name, args, check=False, diff=False):
-    """Run ``flaskfleet.cloud.<name>`` with ``args``; returns its JSON result."""
-    payload = dict(args, _ansible_check_mode=check, _ansible_diff=diff)
-    proc = subprocess.run(
-        [sys.executable, "-m", "ansible_collections.flaskfleet.cloud.plugins.modules.%s" % name],
-        input=json.dumps({"ANSIBLE_MODULE_ARGS": payload}),
-        capture_output=True,
-        text=True,
-        env=dict(os.environ, PYTHONPATH=collections_path),
-        timeout=300,
-        check=False,
-    )
-    assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
-    return json.loads(proc.stdout)
-
-
-@pytest.fixture(scope="module")
-def artifacts(tmp_path_factory):
-    """Three real artifacts of examples/hello, one per release id."""
-    out = tmp_path_factory.mktemp("artifacts")
-    return {rid: build(ROOT / "examples" / "hello", out, release_id=rid).path for rid in (R1, R2, R3)}
-
-
-@pytest.fixture
-def host(tmp_path, artifacts, collections_path):
-    """A fresh base_dir with the artifacts uploaded; ``host.release(**args)`` runs the module."""
-
-    class Host:
-        base = tmp_path / "srv"
-        app = base / "hello"
-
-        def upload(self, rid, source=None):
-            (self.app / "artifacts").mkdir(parents=True, exist_ok=True)
-            dest = self.app / "artifacts" / ("%s.tar.gz" % rid)
-            shutil.copyfile(source or artifacts[rid], dest)
-            return str(dest)
-
-        def release(self, check=False, diff=False, **args):
-            args = dict({"app": "hello", "base_dir": str(self.base)}, **args)
-            return run_module(collections_path, "release", args, check=check, diff=diff)
-
-        def stage(self, rid, **args):
-            return self.release(release_id=rid, artifact=self.upload(rid), state="staged", **args)
-
-    return Host()
+from releasehost import ME, MY_GROUP, R1, R2, R3, run_module
 
 
 def rewrite(source: Path, dest: Path, mutate) -> Path:
@@ -350,22 +295,3 @@ def test_through_ansible_playbook_idempotent_with_check_and_diff(runner, artifac
     assert os.readlink(base / "hello" / "current") == "releases/%s" % R1
     second = runner(cmd, check=True)
     assert "changed=0" in second.stdout and "failed=0" in second.stdout
-
-
-def test_live_inspection_reports_the_current_release_by_the_contracts_names(host):
-    nothing = host.release(state="inspected", health_path="/up")
-    assert (nothing["changed"], nothing["release_id"], nothing["healthy"]) == (False, None, False)
-    assert nothing["reasons"] == ["not deployed: %s does not exist" % (host.app / "current")]
-    assert nothing["names"]["unit_template"] == "flaskfleet-hello@.service"
-
-    host.stage(R1)
-    host.release(release_id=R1, state="active")
-    live = host.release(state="inspected", health_path="/up")
-    assert (live["changed"], live["release_id"], live["healthy"], live["up_to_date"]) == (False, R1, False, False)
-    assert live["names"]["unit"] == "flaskfleet-hello@%s.service" % R1
-    assert live["names"]["socket"] == "/run/hello/%s/gunicorn.sock" % R1
-    assert (live["names"]["root"], live["names"]["health_path"]) == (str(host.app), "/up")
-    # Nothing runs here: the unit is not active and the socket does not answer, and both are said.
-    assert live["reasons"][0].startswith("unit flaskfleet-hello@%s.service is " % R1)
-    assert live["reasons"][1].startswith("health check through /run/hello/%s/gunicorn.sock failed: " % R1)
-    assert live["health"] is None and live["lock"] is None
