@@ -40,7 +40,7 @@ class _Transfer:
     KEY = ""
     TITLE = ""
     FLOOR = ""
-    NOTE = ""
+    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
     # A transfer 5x slower than scp/rsync (at least 60 s) is stopped: the goal (>= 0.8x the
     # floor's throughput) is missed by then, and N=50 rounds stay within minutes.
     LIMIT_FACTOR = 5
@@ -54,6 +54,10 @@ class _Transfer:
 
     def expected(self, ctx) -> tuple[str, str]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def setup(self, ctx) -> None:
+        """Make the payload (once) and learn what every host must hold."""
+        self.expected(ctx)
 
     def methods(self, ctx, n: int) -> list[Method]:
         """scp, rsync, flaskfleet put, invoke put, Fabric put at size n."""
@@ -141,8 +145,6 @@ class _Transfer:
 class _File(_Transfer):
     KEY = "transfer-file"
     FLOOR = "scp"
-    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
-
     TITLE = "Transfer: one big file to N hosts"
 
     def local(self, ctx) -> Path:
@@ -166,15 +168,10 @@ class _File(_Transfer):
         self._name = path.name
         return str(path.stat().st_size), hashlib.sha256(path.read_bytes()).hexdigest()
 
-    def setup(self, ctx) -> None:
-        self.expected(ctx)
-
 
 class _Tree(_Transfer):
     KEY = "transfer-tree"
     FLOOR = "rsync"
-    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
-
     TITLE = "Transfer: a tree of small files to N hosts"
 
     def local(self, ctx) -> Path:
@@ -211,9 +208,6 @@ class _Tree(_Transfer):
         for f in files:
             digest.update(f.read_bytes())
         return f"{len(files)} {sum(f.stat().st_size for f in files)}", digest.hexdigest()
-
-    def setup(self, ctx) -> None:
-        self.expected(ctx)
 
 
 FILE = _File()
