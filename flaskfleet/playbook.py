@@ -129,7 +129,7 @@ def _event_printer(secrets: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
     def _print(event: dict[str, Any]) -> bool:
         text = event.get("stdout") or ""
         if text.strip():
-            err.print(output.escape(output.mask(text, secrets)))
+            err.print(output.from_ansi(output.mask(text, secrets)))
         return True  # keep the event in the job's artifacts (read for the summary)
 
     return _print
