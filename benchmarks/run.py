@@ -87,6 +87,12 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--keep-fleet", action="store_true", help="leave the bench hosts running at the end")
     p.add_argument("--teardown", action="store_true", help="only remove the bench fleet, then exit")
     p.add_argument("--merge", help="only re-render: combine results/<A>.json,<B>.json,... (first wins) into --name")
+    p.add_argument(
+        "--methods",
+        type=lambda text: {m.strip() for m in text.split(",") if m.strip()},
+        default=set(),
+        help="only these methods by name, comma-separated (the floor always runs); default all",
+    )
     p.add_argument("--notes", default="", help="free text written into the report (e.g. load conditions)")
     args = p.parse_args(argv)
     quick = args.quick
@@ -242,7 +248,8 @@ def _measure(m, ctx, run: dict) -> int:
     for n in sizes:
         factor = getattr(m, "LIMIT_FACTOR", LIMIT_FACTOR)
         limit_min = getattr(m, "LIMIT_MIN", LIMIT_MIN)
-        series = interleave(m.methods(ctx, n), reps, log, f"{m.KEY} N={n}", factor, limit_min)
+        methods = [x for x in m.methods(ctx, n) if not args.methods or x.floor or x.name in args.methods]
+        series = interleave(methods, reps, log, f"{m.KEY} N={n}", factor, limit_min)
         for method, s in series.items():
             data.setdefault(method, {})[str(n)] = s.as_dict()
     return 0

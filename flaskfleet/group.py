@@ -113,11 +113,19 @@ class Fleet:
             conn.close()
 
     # -- the parallel engine ------------------------------------------------------------------
-    def each(self, work: Callable[[Host, Connection, float], HostResult], hosts: Iterable[Host] | None = None):
+    def each(
+        self,
+        work: Callable[[Host, Connection | None, float], HostResult],
+        hosts: Iterable[Host] | None = None,
+        connect: bool = True,
+    ):
         """Run ``work(host, connection, deadline)`` for every host, at most ``parallel`` at once.
 
         Each host's deadline is ``timeout`` seconds after its work starts. Returns one
         :class:`HostResult` per host, in host order.
+
+        :param connect: ``False`` when ``work`` reaches the host by other means (OpenSSH): it then
+            gets ``None`` instead of a paramiko connection, and no handshake is paid for it.
         """
         jobs = [_Job(h) for h in (self.hosts if hosts is None else hosts)]
         results: dict[str, HostResult] = {}
@@ -126,13 +134,13 @@ class Fleet:
         for job in jobs:
             pending.put(job)
         for _ in range(min(self.parallel, len(jobs))):
-            threading.Thread(target=self._worker, args=(work, pending, finished), daemon=True).start()
+            threading.Thread(target=self._worker, args=(work, pending, finished, connect), daemon=True).start()
         while len(results) < len(jobs):
             self._collect(finished, results, self._next_wakeup(jobs))
             self._expire(jobs, results)
         return [results[job.host.name] for job in jobs]
 
-    def _worker(self, work, pending: queue.Queue[_Job], finished: queue.Queue) -> None:
+    def _worker(self, work, pending: queue.Queue[_Job], finished: queue.Queue, connect: bool = True) -> None:
         """Take jobs until none are left; every job ends with exactly one result."""
         while True:
             try:
@@ -140,15 +148,15 @@ class Fleet:
             except queue.Empty:
                 return
             job.started = time.monotonic()
-            finished.put((job, self._attempt(work, job.host, job.started + self.timeout)))
+            finished.put((job, self._attempt(work, job.host, job.started + self.timeout, connect)))
 
-    def _attempt(self, work, host: Host, deadline: float) -> HostResult:
+    def _attempt(self, work, host: Host, deadline: float, connect: bool = True) -> HostResult:
         """One host's work, any failure turned into an error result."""
         started = time.monotonic()
         try:
             if host.name in self._unreachable:
                 raise HostUnreachable(f"skipped: unreachable earlier ({self._unreachable[host.name]})")
-            result = work(host, self.connection(host, deadline), deadline)
+            result = work(host, self.connection(host, deadline) if connect else None, deadline)
         except Exception as exc:
             reason = describe_error(exc, min(self.connect_timeout, self.timeout))
             self._forget(host, reason, unreachable=not isinstance(exc, CommandTimeout | HostUnreachable))
@@ -214,7 +222,10 @@ class Fleet:
             files are then not read and hashed a second time).
         """
         source = local if isinstance(local, transfer.LocalTree) else transfer.LocalTree.scan(local)
-        return self.each(lambda host, conn, deadline: transfer.put(host, conn, source, remote, deadline, method))
+        return self.each(
+            lambda host, conn, deadline: transfer.put(host, conn, source, remote, deadline, method),
+            connect=transfer.needs_connection(method),
+        )
 
     def get(self, remote: str, local_dir: str, method: str = "auto") -> list[HostResult]:
         """Download a file or directory from every host into ``local_dir/<host>/``."""

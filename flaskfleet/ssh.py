@@ -10,12 +10,13 @@ Dependencies run one way, as in Fabric: ``inventory`` <- ``ssh`` <- ``transfer``
 
 from __future__ import annotations
 
+import os
 import select
 import shlex
 import socket
+import threading
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import paramiko
@@ -186,10 +187,46 @@ def connect(host: Host, connect_timeout: float = 10, config: FabricConfig | None
     )
     client = conn.client
     client.set_missing_host_key_policy(_RefuseUnknownHost(host))
-    if host.known_hosts and Path(host.known_hosts).exists():
-        # get_host_keys().load, not load_host_keys: the latter would write keys back on save.
-        client.get_host_keys().load(host.known_hosts)
+    # get_host_keys().add, not load_host_keys: the latter would write keys back on save.
+    known = client.get_host_keys()
+    for key_type, key in known_keys(host).items():
+        known.add(host.endpoint, key_type, key)
     return conn
+
+
+#: Host key types in the order we ask a host for them: the cheapest to sign (host) and check
+#: (controller) first. paramiko asks for the first type known_hosts lists for the host otherwise,
+#: often ``ssh-rsa`` (an RSA-3072 signature per connection on the host).
+_KEY_TYPE_ORDER = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+
+_KNOWN_HOSTS: dict[str, tuple[tuple[int, int, int], paramiko.HostKeys]] = {}
+_KNOWN_HOSTS_LOCK = threading.Lock()
+
+
+def known_keys(host: Host) -> dict[str, paramiko.PKey]:
+    """The keys ``host.known_hosts`` records for the host's endpoint, cheapest type first.
+
+    The file is parsed once per process (again when it changes): paramiko's ``HostKeys.load``
+    compares every entry with every earlier one, so loading a 100-host known_hosts for each of
+    100 connections cost seconds of CPU under the GIL. Each connection gets only its host's keys,
+    so strictness is unchanged: an unknown or changed key is still refused.
+    """
+    if not host.known_hosts:
+        return {}
+    try:
+        info = os.stat(host.known_hosts)
+    except OSError:
+        return {}
+    stamp = (info.st_mtime_ns, info.st_size, info.st_ino)
+    with _KNOWN_HOSTS_LOCK:
+        cached = _KNOWN_HOSTS.get(host.known_hosts)
+        if cached is None or cached[0] != stamp:
+            parsed = paramiko.HostKeys()
+            parsed.load(host.known_hosts)
+            cached = _KNOWN_HOSTS[host.known_hosts] = (stamp, parsed)
+    found = cached[1].lookup(host.endpoint) or {}
+    rank = {key_type: i for i, key_type in enumerate(_KEY_TYPE_ORDER)}
+    return {key_type: found[key_type] for key_type in sorted(found.keys(), key=lambda t: rank.get(t, len(rank)))}
 
 
 def open_connection(host: Host, conn: Connection) -> Connection:

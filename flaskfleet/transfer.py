@@ -262,12 +262,13 @@ def choose_method(method: str, size: int) -> str:
 
 
 def put(
-    host: Host, conn: Connection, tree: LocalTree, remote: str, deadline: float, method: str = "auto"
+    host: Host, conn: Connection | None, tree: LocalTree, remote: str, deadline: float, method: str = "auto"
 ) -> HostResult:
     """Make ``remote`` on ``host`` hold ``tree``: observe, send only what differs, verify, rename.
 
     One remote process does all of it (see :mod:`flaskfleet.remote.put`), reached through :func:`open_session`;
-    big files may travel beforehand with ``scp``/SFTP while it waits for the manifest.
+    big files may travel beforehand with ``scp``/SFTP while it waits for the manifest. ``conn`` may
+    be ``None`` when :func:`needs_connection` says the method does not use it.
     """
     root, targets = remote_target(tree, remote)
     request = {"root": root, "dirs": [rel for rel, _ in tree.dirs], "names": list(targets.values())}
@@ -291,7 +292,7 @@ def put(
     return HostResult(host=host.name, ok=True, changed=changed, stdout=summary, detail=detail)
 
 
-def open_session(host: Host, conn: Connection, deadline: float, method: str = "auto") -> _Session:
+def open_session(host: Host, conn: Connection | None, deadline: float, method: str = "auto") -> _Session:
     """The remote :mod:`flaskfleet.remote.put` process for one put.
 
     Under ``auto`` with OpenSSH's ``ssh`` installed it runs in an ``ssh`` subprocess: encryption
@@ -299,9 +300,19 @@ def open_session(host: Host, conn: Connection, deadline: float, method: str = "a
     every host's stream under one GIL (measured: docs/performance.md). Otherwise (no ``ssh``,
     or ``sftp``/``scp`` asked for) it runs on a channel of the host's open paramiko connection.
     """
-    if method == "auto" and shutil.which("ssh"):
+    if not needs_connection(method):
         return OpenSshSession(host, deadline)
     return ChannelSession(conn, deadline)
+
+
+def needs_connection(method: str) -> bool:
+    """Whether a ``put`` under ``method`` uses the host's paramiko connection.
+
+    Under ``auto`` with OpenSSH installed it does not: the put program runs in an ``ssh``
+    subprocess and big files travel with ``scp`` (or, without ``scp``, in the same stream), so
+    :meth:`flaskfleet.group.Fleet.put` skips the paramiko handshake (one SSH login per host, not two).
+    """
+    return not (method == "auto" and shutil.which("ssh"))
 
 
 class _Session:
@@ -582,7 +593,7 @@ def _finish_channel(chan: paramiko.Channel, deadline: float) -> tuple[int, str, 
     return collect(chan, deadline, "transfer did not finish within the timeout")
 
 
-def _upload(host: Host, conn: Connection, root: str, send, deadline: float, method: str) -> dict[str, str]:
+def _upload(host: Host, conn: Connection | None, root: str, send, deadline: float, method: str) -> dict[str, str]:
     """Send files one by one (scp or SFTP) to temp names; ``{target: temp}``; on failure remove them."""
     uploaded: dict[str, str] = {}
     sftp = None
@@ -596,7 +607,7 @@ def _upload(host: Host, conn: Connection, root: str, send, deadline: float, meth
                 sftp = sftp or _sftp(conn, deadline)
                 _sftp_upload(sftp, f.path, f"{root}/{tmp}")
     except BaseException:
-        _cleanup(conn, root, list(uploaded.values()), deadline)
+        _cleanup(host, conn, root, list(uploaded.values()), deadline)
         raise
     finally:
         if sftp is not None:
@@ -604,13 +615,20 @@ def _upload(host: Host, conn: Connection, root: str, send, deadline: float, meth
     return uploaded
 
 
-def _cleanup(conn: Connection, root: str, temps: list[str], deadline: float) -> None:
-    """Best effort: remove temp files of a failed upload (the host may be gone)."""
-    if not temps or conn.transport is None or not conn.transport.is_active():
+def _cleanup(host: Host, conn: Connection | None, root: str, temps: list[str], deadline: float) -> None:
+    """Best effort: remove temp files of a failed upload (the host may be gone).
+
+    Over the paramiko connection when there is one, else with OpenSSH (``put`` under ``auto``).
+    """
+    if not temps:
         return
     command = f"cd {shlex.quote(root)} && rm -f -- {' '.join(map(shlex.quote, temps))}"
+    until = min(deadline, time.monotonic() + 5)
     with contextlib.suppress(Exception):  # cleanup must never hide the real error
-        exec_command(conn.transport, command, min(deadline, time.monotonic() + 5))
+        if conn is None:
+            subprocess.run(ssh_command(host, until, command), capture_output=True, timeout=5, check=False)
+        elif conn.transport is not None and conn.transport.is_active():
+            exec_command(conn.transport, command, until)
 
 
 def _remote_listing(conn: Connection, remote: str, deadline: float) -> tuple[bool, dict[str, tuple[str, int, int]]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,7 +22,8 @@ from pathlib import Path
 from benchlib.env import VENV_BIN, WORK, BenchError, base_env, run
 from flaskfleet.inventory import Inventory, InventoryError, unwrap
 
-APP = "bench"
+#: The app label (``FLASKFLEET_BENCH_APP`` picks another, so two checkouts never share hosts).
+APP = os.environ.get("FLASKFLEET_BENCH_APP", "bench")
 GROUP = "web"
 USER = "admin"
 STATE = WORK / "state"

@@ -7,6 +7,7 @@ or a step cannot pass: every method must report n hosts whose step 4 succeeded.
 from __future__ import annotations
 
 import json
+import os
 import shlex
 from pathlib import Path
 
@@ -56,3 +57,10 @@ def load_fleet_hosts(inventory: str | Path) -> list:
         Host(h["name"], h["address"], h["port"], h["user"], key_file=h["key"], known_hosts=h["known_hosts"])
         for h in load_hosts(inventory)
     ]
+
+
+def connect_timeout() -> float:
+    """The flaskfleet drivers' connect timeout: ``FLASKFLEET_CONNECT_TIMEOUT`` as ``invoke`` reads it
+    (10 s when unset). On a machine loaded far past its 2 cores sshd's banner can take longer, and
+    the Fabric and OpenSSH methods wait for it without a bound."""
+    return float(os.environ.get("FLASKFLEET_CONNECT_TIMEOUT", "10"))

@@ -40,7 +40,7 @@ class _Transfer:
     KEY = ""
     TITLE = ""
     FLOOR = ""
-    NOTE = ""
+    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
     # A transfer 5x slower than scp/rsync (at least 60 s) is stopped: the goal (>= 0.8x the
     # floor's throughput) is missed by then, and N=50 rounds stay within minutes.
     LIMIT_FACTOR = 5
@@ -54,6 +54,10 @@ class _Transfer:
 
     def expected(self, ctx) -> tuple[str, str]:  # pragma: no cover - overridden
         raise NotImplementedError
+
+    def setup(self, ctx) -> None:
+        """Make the payload (once) and learn what every host must hold."""
+        self.expected(ctx)
 
     def methods(self, ctx, n: int) -> list[Method]:
         """scp, rsync, flaskfleet put, invoke put, Fabric put at size n."""
@@ -138,22 +142,22 @@ class _Transfer:
                 raise BenchError(f"checksum mismatch on port {port}")
 
 
-class _File(_Transfer):
-    KEY = "transfer-file"
-    FLOOR = "scp"
-    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
+def big_file(size_mb: int) -> Path:
+    """The big-file payload: ``size_mb`` MiB of random bytes (made once)."""
+    path = PAYLOAD / f"file-{size_mb}MB.bin"
+    if not path.exists() or path.stat().st_size != size_mb * 1024 * 1024:
+        PAYLOAD.mkdir(parents=True, exist_ok=True)
+        with path.open("wb") as fh:  # incompressible, like a wheelhouse
+            for _ in range(size_mb):
+                fh.write(os.urandom(1024 * 1024))
+    return path
 
-    TITLE = "Transfer: one big file to N hosts"
+
+class _File(_Transfer):
+    KEY, FLOOR, TITLE = "transfer-file", "scp", "Transfer: one big file to N hosts"
 
     def local(self, ctx) -> Path:
-        size = ctx.args.file_mb
-        path = PAYLOAD / f"file-{size}MB.bin"
-        if not path.exists() or path.stat().st_size != size * 1024 * 1024:
-            PAYLOAD.mkdir(parents=True, exist_ok=True)
-            with path.open("wb") as fh:  # incompressible, like a wheelhouse
-                for _ in range(size):
-                    fh.write(os.urandom(1024 * 1024))
-        return path
+        return big_file(ctx.args.file_mb)
 
     def verify_command(self) -> str:
         return f"stat -c %s {REMOTE}/{self._name}"
@@ -166,31 +170,27 @@ class _File(_Transfer):
         self._name = path.name
         return str(path.stat().st_size), hashlib.sha256(path.read_bytes()).hexdigest()
 
-    def setup(self, ctx) -> None:
-        self.expected(ctx)
+
+def small_files(count: int) -> Path:
+    """The tree payload: ``count`` files of 200-8,000 random bytes in 140 folders (made once)."""
+    root = PAYLOAD / f"tree-{count}"
+    marker = PAYLOAD / f"tree-{count}.complete"  # beside the tree, not part of the payload
+    if not marker.exists():
+        shutil.rmtree(root, ignore_errors=True)
+        rng = random.Random(count)  # noqa: S311 - the same payload tree every time, not a secret
+        for i in range(count):
+            sub = root / f"d{i % 20:02d}" / f"s{i % 7}"
+            sub.mkdir(parents=True, exist_ok=True)
+            (sub / f"f{i:05d}.txt").write_bytes(rng.randbytes(rng.randint(200, 8000)))
+        marker.write_text("")
+    return root
 
 
 class _Tree(_Transfer):
-    KEY = "transfer-tree"
-    FLOOR = "rsync"
-    NOTE = "All hosts in parallel; throughput ratio = floor time / method time."
-
-    TITLE = "Transfer: a tree of small files to N hosts"
+    KEY, FLOOR, TITLE = "transfer-tree", "rsync", "Transfer: a tree of small files to N hosts"
 
     def local(self, ctx) -> Path:
-        count = ctx.args.tree_files
-        root = PAYLOAD / f"tree-{count}"
-        marker = PAYLOAD / f"tree-{count}.complete"  # beside the tree, not part of the payload
-        if not marker.exists():
-            shutil.rmtree(root, ignore_errors=True)
-            rng = random.Random(count)  # noqa: S311 - the same payload tree every time, not a secret
-            for i in range(count):
-                sub = root / f"d{i % 20:02d}" / f"s{i % 7}"
-                sub.mkdir(parents=True, exist_ok=True)
-                size = rng.randint(200, 8000)
-                (sub / f"f{i:05d}.txt").write_bytes(rng.randbytes(size))
-            marker.write_text("")
-        return root
+        return small_files(ctx.args.tree_files)
 
     def _files(self, ctx) -> list[Path]:
         return sorted(p for p in self.local(ctx).rglob("*") if p.is_file())
@@ -211,9 +211,6 @@ class _Tree(_Transfer):
         for f in files:
             digest.update(f.read_bytes())
         return f"{len(files)} {sum(f.stat().st_size for f in files)}", digest.hexdigest()
-
-    def setup(self, ctx) -> None:
-        self.expected(ctx)
 
 
 FILE = _File()

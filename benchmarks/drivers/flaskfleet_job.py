@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib.jobs import load_fleet_hosts, steps
+from benchlib.jobs import connect_timeout, load_fleet_hosts, steps
 
 from flaskfleet.group import Fleet
 
@@ -25,7 +25,7 @@ def main() -> int:
     parser.add_argument("--token", required=True)
     args = parser.parse_args()
     hosts = load_fleet_hosts(args.inventory)
-    with Fleet(hosts, parallel=max(1, len(hosts))) as fleet:
+    with Fleet(hosts, parallel=max(1, len(hosts)), connect_timeout=connect_timeout()) as fleet:
         for step in steps(args.token):
             results = fleet.run(step)
     good = sum(1 for r in results if r.ok and r.stdout.strip() == args.token)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchlib.jobs import load_fleet_hosts
+from benchlib.jobs import connect_timeout, load_fleet_hosts
 
 from flaskfleet.group import Fleet
 
@@ -22,7 +22,7 @@ def main() -> int:
     parser.add_argument("--method", default="auto")
     args = parser.parse_args()
     hosts = load_fleet_hosts(args.inventory)
-    with Fleet(hosts, parallel=len(hosts), timeout=600) as fleet:
+    with Fleet(hosts, parallel=len(hosts), timeout=600, connect_timeout=connect_timeout()) as fleet:
         results = fleet.put(args.local, args.remote, method=args.method)
     for r in results:
         if not r.ok:

@@ -163,3 +163,42 @@ def test_summary_line_counts_changes_for_transfers():
 def test_mask_hides_every_secret_value():
     text = "SECRET_KEY=hunter22 TOKEN=abc123 hunter22 again"
     assert output.mask(text, ["hunter22", "abc123", "", "x"]) == "SECRET_KEY=******** TOKEN=******** ******** again"
+
+
+# -- host keys: known_hosts read once per process, only the host's own keys per connection ----------
+def _public(private) -> str:
+    """``type base64`` of a new key, as known_hosts holds it."""
+    from cryptography.hazmat.primitives import serialization
+
+    encoding, form = serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH
+    return private.public_key().public_bytes(encoding, form).decode()
+
+
+def test_known_keys_gives_each_host_only_its_keys_cheapest_type_first(tmp_path, monkeypatch):
+    from cryptography.hazmat.primitives.asymmetric import ed25519, rsa
+
+    from flaskfleet import ssh
+
+    rsa_key = _public(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    ed, other = _public(ed25519.Ed25519PrivateKey.generate()), _public(ed25519.Ed25519PrivateKey.generate())
+    known = tmp_path / "known_hosts"
+    known.write_text(f"[127.0.0.1]:2201 {rsa_key}\n[127.0.0.1]:2201 {ed}\n[127.0.0.1]:2202 {other}\n")
+    loads = []
+    real_load = paramiko.HostKeys.load
+    monkeypatch.setattr(paramiko.HostKeys, "load", lambda self, path: (loads.append(path), real_load(self, path)))
+    one, two, three = (Host(f"web-{i}", "127.0.0.1", 2200 + i, known_hosts=str(known)) for i in (1, 2, 3))
+
+    def described(keys: dict) -> dict:
+        return {key_type: f"{key_type} {key.get_base64()}" for key_type, key in keys.items()}
+
+    keys = ssh.known_keys(one)
+    assert list(keys) == ["ssh-ed25519", "ssh-rsa"]  # ed25519 asked for first, whatever the file's order
+    assert described(keys) == {"ssh-ed25519": ed, "ssh-rsa": rsa_key}
+    assert described(ssh.known_keys(two)) == {"ssh-ed25519": other} and ssh.known_keys(three) == {}
+    client_keys = ssh.connect(two).client.get_host_keys()
+    assert described(client_keys.lookup("[127.0.0.1]:2202")) == {"ssh-ed25519": other}
+    assert client_keys.lookup("[127.0.0.1]:2201") is None  # no other host's keys
+    assert loads == [str(known)]  # parsed once for all of them
+    known.write_text(f"[127.0.0.1]:2202 {ed}\n# re-provisioned: the file changed\n")
+    assert described(ssh.known_keys(two)) == {"ssh-ed25519": ed} and loads == [str(known)] * 2
+    assert ssh.known_keys(Host("x", "127.0.0.1", 2202, known_hosts=str(tmp_path / "missing"))) == {}

@@ -27,6 +27,7 @@ from flaskfleet.transfer import (
     _last_words,
     decide,
     manifest,
+    needs_connection,
     put,
     remote_target,
     stream_chunks,
@@ -385,3 +386,19 @@ def test_fleet_put_takes_a_scanned_tree_without_reading_it_again(tmp_path, monke
     assert Fleet([]).put(tree, "/srv/x") == [] and scans == []
     Fleet([]).put(str(tmp_path), "/srv/x")
     assert scans == [str(tmp_path)]
+
+
+def test_fleet_put_under_auto_logs_in_once_per_host_through_ssh(tmp_path, local_ssh, monkeypatch):
+    from flaskfleet.group import Fleet
+
+    def no_paramiko(self, host, deadline=None):
+        raise AssertionError(f"paramiko connection opened to {host.name}")
+
+    monkeypatch.setattr(Fleet, "connection", no_paramiko)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "a.txt").write_text("a")
+    with Fleet([HOST]) as fleet:
+        [result] = fleet.put(str(tmp_path / "src"), str(tmp_path / "out"))
+    assert (result.ok, result.error, result.detail["sent"]) == (True, None, 1)
+    assert (tmp_path / "out" / "a.txt").read_text() == "a"
+    assert needs_connection("sftp") and needs_connection("scp") and not needs_connection("auto")
