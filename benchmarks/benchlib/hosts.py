@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import json
+import os
 import shutil
 import time
 from dataclasses import dataclass
@@ -21,7 +22,9 @@ from pathlib import Path
 from benchlib.env import VENV_BIN, WORK, BenchError, base_env, run
 from flaskfleet.inventory import Inventory, InventoryError, unwrap
 
-APP = "bench"
+#: The fleet's app label (and host name prefix). Another checkout benchmarking at the same time on the
+#: same Docker engine sets FLASKFLEET_BENCH_APP so that the two fleets never share hosts.
+APP = os.environ.get("FLASKFLEET_BENCH_APP", "bench")
 GROUP = "web"
 USER = "admin"
 STATE = WORK / "state"
