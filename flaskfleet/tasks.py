@@ -8,6 +8,7 @@ provision, teardown) drives the collection's playbooks, so the release logic exi
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -354,6 +355,29 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
     return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
 
 
+def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> Any:
+    """Build the artifact while ``ansible-inventory`` reads the inventory (both take seconds).
+
+    A bad inventory or pattern is still the error reported first, and the artifact built
+    meanwhile is removed: bad input leaves nothing behind.
+    """
+    before = set(s.artifact_dir.glob("*.tar.gz")) if s.artifact_dir.is_dir() else set()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        selecting = pool.submit(select_hosts, s, pattern)
+        try:
+            artifact = build_artifact(s, release_id)
+        except BaseException:
+            selecting.result()
+            raise
+        try:
+            selecting.result()
+        except BaseException:
+            if artifact.path not in before:
+                artifact.path.unlink(missing_ok=True)
+            raise
+    return artifact
+
+
 @playbook_task(
     help={
         "env": "name of a controller env var whose value goes into the app's env file (repeatable; never printed)",
@@ -379,12 +403,11 @@ def deploy(
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
     s = load_settings(c, app_path=app_path, app_name=app_name, inventory=inventory)
     pattern = hosts or s.hosts
-    select_hosts(s, pattern)  # fail fast on a bad pattern or inventory, before building
     secrets = app_env([*s.app_env, *(env or [])], env_file)
     more = parse_extra_vars(extra_vars)
     if lock_wait is not None:
         more["flask_app_lock_wait"] = seconds("lock-wait", lock_wait)
-    artifact = build_artifact(s, release_id)
+    artifact = build_while_selecting(s, pattern, release_id)
     output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
     extra: dict[str, Any] = {
         **more,
