@@ -359,9 +359,10 @@ def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> 
     """Build the artifact while ``ansible-inventory`` reads the inventory (both take seconds).
 
     A bad inventory or pattern is still the error reported first, and the artifact built
-    meanwhile is removed: bad input leaves nothing behind.
+    meanwhile is removed (with the directories the build created): bad input leaves nothing behind.
     """
     before = set(s.artifact_dir.glob("*.tar.gz")) if s.artifact_dir.is_dir() else set()
+    made = [d for d in (s.artifact_dir, *s.artifact_dir.parents) if not d.exists()]  # innermost first
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         selecting = pool.submit(select_hosts, s, pattern)
         try:
@@ -374,6 +375,9 @@ def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> 
         except BaseException:
             if artifact.path not in before:
                 artifact.path.unlink(missing_ok=True)
+            for directory in made:
+                with contextlib.suppress(OSError):  # not empty: something else writes there too
+                    directory.rmdir()
             raise
     return artifact
 
