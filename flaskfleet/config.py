@@ -12,11 +12,13 @@ All flaskfleet settings live under one key, ``flaskfleet``, so tasks read them a
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from invoke import Config
+from invoke.exceptions import UncastableEnvVar
 
 #: Defaults for every key under ``flaskfleet``; ``Collection.configure`` installs them.
 DEFAULTS: dict[str, Any] = {
@@ -38,7 +40,18 @@ DEFAULTS: dict[str, Any] = {
 
 ENV_PREFIX = "FLASKFLEET_"
 _INT_KEYS = ("parallel", "timeout", "transfer_timeout", "connect_timeout")
-_LIST_KEYS = ("app_env",)
+
+
+def config_defaults() -> dict[str, Any]:
+    """:data:`DEFAULTS` as installed in invoke's config: numbers and lists left unset (``None``).
+
+    Invoke's env loader casts a variable to the type of the value it replaces (and cannot cast to a
+    list), so the config holds only strings; :func:`settings` applies the typed defaults and
+    parses and checks every number, so a bad value is one clear line wherever it came from.
+    """
+    return {key: value if isinstance(value, str) or value is None else None for key, value in DEFAULTS.items()}
+
+
 _TRANSFER_METHODS = ("auto", "sftp", "scp")
 
 
@@ -74,40 +87,42 @@ class Settings:
         return self.state_dir / "id_ed25519"
 
 
-def short_env(environ: dict[str, str] | None = None) -> dict[str, Any]:
-    """Map ``FLASKFLEET_<KEY>`` environment variables onto ``{"flaskfleet": {key: value}}``.
+def _offered_env(config: Config, environ: MutableMapping[str, str]) -> dict[str, str]:
+    """The short ``FLASKFLEET_<KEY>`` variables under invoke's own name for the same key in ``config``.
 
-    Only known keys are taken (like invoke's own env loader), so unrelated variables that share
-    the prefix are ignored. ``FLASKFLEET_FLASKFLEET_*`` is invoke's long form and left to invoke.
+    Invoke reads ``<PREFIX>_FLASKFLEET_<KEY>``, where ``<PREFIX>`` is the config class's public
+    ``env_prefix`` (or ``prefix``): ``INVOKE`` for the ``invoke`` command, ``FLASKFLEET`` for ours.
+    Only known keys are offered, and never over invoke's long form (which wins when both are set).
+    """
+    prefix = (config.env_prefix or config.prefix).upper() + "_FLASKFLEET_"
+    offered = {}
+    for key in DEFAULTS:
+        short, long_name = ENV_PREFIX + key.upper(), prefix + key.upper()
+        if short in environ and long_name not in environ and short != long_name:
+            offered[long_name] = environ[short]
+    return offered
+
+
+def load_short_env(config: Config, environ: MutableMapping[str, str] | None = None) -> None:
+    """Let invoke's env loader read the short variables too, at invoke's place for env vars.
+
+    The short names are offered to invoke under its long names for the time of one public
+    :meth:`invoke.Config.load_shell_env` call (which rebuilds the env layer and re-merges, so the
+    precedence stays invoke's: project files < env < ``-f`` file), then the environment is as before.
     """
     environ = os.environ if environ is None else environ
-    found: dict[str, Any] = {}
-    for key in DEFAULTS:
-        value = environ.get(ENV_PREFIX + key.upper())
-        if value is None:
-            continue
-        found[key] = [v for v in value.replace(",", " ").split() if v] if key in _LIST_KEYS else value
-    return {"flaskfleet": found} if found else {}
-
-
-def apply_short_env(config: Config, environ: dict[str, str] | None = None) -> None:
-    """Fold :func:`short_env` into ``config``'s env layer, keeping invoke's precedence.
-
-    NOTE: invoke has no public hook to add env-derived data, so this extends the private ``_env``
-    layer and re-merges; the layer order (env above project files, below ``-f`` and flags) is
-    then exactly invoke's.
-    """
-    extra = short_env(environ)
-    if not extra:
+    offered = _offered_env(config, environ)
+    if not offered:
         return
-    layer = dict(config._env)
-    ours = dict(layer.get("flaskfleet", {}))
-    for key, value in extra["flaskfleet"].items():
-        ours.setdefault(key, value)  # invoke's long form wins when both are set
-    layer["flaskfleet"] = ours
-    config._set(_env=layer)
-    config.merge()
-    config._set(_flaskfleet_short_env=True)
+    environ.update(offered)
+    try:
+        config.load_shell_env()
+    except (ValueError, UncastableEnvVar) as err:
+        names = ", ".join(sorted(ENV_PREFIX + name.rsplit("_FLASKFLEET_", 1)[1] for name in offered))
+        raise SettingsError(f"cannot read {names} from the environment: {err}") from None
+    finally:
+        for name in offered:
+            environ.pop(name, None)
 
 
 class FleetConfig(Config):
@@ -122,13 +137,8 @@ class FleetConfig(Config):
     def global_defaults() -> dict[str, Any]:
         """Invoke's defaults plus ours."""
         defaults = Config.global_defaults()
-        defaults["flaskfleet"] = dict(DEFAULTS)
+        defaults["flaskfleet"] = config_defaults()
         return defaults
-
-    def load_shell_env(self) -> None:
-        """Load invoke's env vars, then the short ``FLASKFLEET_<KEY>`` ones."""
-        super().load_shell_env()
-        apply_short_env(self)
 
 
 def positive_int(key: str, value: Any) -> int:
@@ -145,9 +155,7 @@ def positive_int(key: str, value: Any) -> int:
 def _merged(c: Any) -> dict[str, Any]:
     """The ``flaskfleet`` section of ``c``'s config over :data:`DEFAULTS`."""
     config = c.config
-    if not isinstance(config, FleetConfig) and not getattr(config, "_flaskfleet_short_env", False):
-        # Plain ``invoke`` uses its own Config class: add the short env vars once.
-        apply_short_env(config)
+    load_short_env(config)
     section = dict(DEFAULTS)
     section.update({k: v for k, v in dict(config.get("flaskfleet") or {}).items() if v is not None})
     return section
@@ -166,8 +174,10 @@ def settings(c: Any, **flags: Any) -> Settings:
         raise SettingsError(
             f"transfer_method must be one of {', '.join(_TRANSFER_METHODS)}, got {values['transfer_method']!r}"
         )
-    app_env = values["app_env"]
-    values["app_env"] = [app_env] if isinstance(app_env, str) else list(app_env)
+    app_env = values["app_env"] or []
+    values["app_env"] = (
+        [v for v in app_env.replace(",", " ").split() if v] if isinstance(app_env, str) else list(app_env)
+    )
     return Settings(
         inventory=str(values["inventory"]),
         hosts=str(values["hosts"]),

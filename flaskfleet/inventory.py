@@ -4,8 +4,9 @@ The inventory is whatever Ansible reads (a ``*.fleet.yml`` plugin config, static
 both front ends always see the same hosts. Host patterns follow Ansible's rules
 (https://docs.ansible.com/ansible/latest/inventory_guide/intro_patterns.html): ``web``,
 ``web:&prod``, ``web:!db``, ``host1,host2``, ``all``/``*``, globs ``web-*`` and regexes ``~web-[12]``.
-Each :class:`Host` names the key and the known_hosts file (from the host's
-``ansible_ssh_common_args``, or the project's) that :mod:`flaskfleet.ssh` connects with.
+Each :class:`Host` names the key and the known_hosts file (the host's ``flaskfleet_known_hosts_file``,
+which the fleet inventory sets beside the ``ansible_ssh_common_args`` it gives Ansible, or the
+project's) that :mod:`flaskfleet.ssh` connects with.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -59,25 +59,20 @@ class Host:
             "groups": list(self.groups),
             "provider": self.vars.get("flaskfleet_provider"),
             "app": self.vars.get("flaskfleet_app"),
+            "url": self.http_url,
         }
+
+    @property
+    def http_url(self) -> str:
+        """Where the host serves HTTP: a local host's published port 80 on 127.0.0.1, else its address."""
+        published = self.vars.get("flaskfleet_published_ports") or {}
+        port = published.get("80") or published.get(80)
+        return f"http://127.0.0.1:{port}/" if port else f"http://{self.address}/"
 
 
 def _natural_key(name: str) -> list[Any]:
     """Sort ``web-2`` before ``web-10``."""
     return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", name)]
-
-
-def _ssh_options(common_args: str) -> dict[str, str]:
-    """The ``-o Key=Value`` options of an ``ansible_ssh_common_args`` string, keys lower-cased."""
-    options: dict[str, str] = {}
-    words = shlex.split(common_args or "")
-    for index, word in enumerate(words):
-        if word == "-o" and index + 1 < len(words):
-            word = "-o" + words[index + 1]
-        if word.startswith("-o") and "=" in word:
-            key, _, value = word[2:].partition("=")
-            options[key.strip().lower()] = value.strip()
-    return options
 
 
 def ansible_inventory_binary() -> str:
@@ -217,8 +212,7 @@ class Inventory:
 
     def _host(self, name: str, hostvars: dict[str, Any], groups: list[str]) -> Host:
         """A :class:`Host` from its hostvars."""
-        options = _ssh_options(str(hostvars.get("ansible_ssh_common_args", "")))
-        known_hosts = options.get("userknownhostsfile") or self._default_known_hosts
+        known_hosts = hostvars.get("flaskfleet_known_hosts_file") or self._default_known_hosts
         key_file = hostvars.get("ansible_ssh_private_key_file") or hostvars.get("ansible_private_key_file")
         return Host(
             name=name,

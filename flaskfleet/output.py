@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from flaskfleet.ssh import HostResult
 
@@ -30,6 +31,11 @@ def console(stderr: bool = False) -> Console:
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else int(os.environ.get("COLUMNS", "160"))
     return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+def from_ansi(text: str) -> Text:
+    """Text whose ANSI colours (Ansible's) become styles: shown on a terminal, dropped elsewhere."""
+    return Text.from_ansi(text)
 
 
 def mask(text: str, secrets: Iterable[str]) -> str:

@@ -138,7 +138,7 @@ def _event_printer(secrets: Sequence[str], kept: list[dict[str, Any]]) -> Callab
     def _print(event: dict[str, Any]) -> bool:
         text = event.get("stdout") or ""
         if text.strip():
-            err.print(output.escape(output.mask(text, secrets)))
+            err.print(output.from_ansi(output.mask(text, secrets)))
         if event.get("event") in _SUMMARY_EVENTS:
             kept.append(event)
         return False

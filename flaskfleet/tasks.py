@@ -28,7 +28,7 @@ from invoke import Collection, Context, Exit, Task, task
 
 from flaskfleet import contract, output
 from flaskfleet import playbook as playbooks
-from flaskfleet.config import DEFAULTS, Settings, SettingsError, positive_int, settings
+from flaskfleet.config import Settings, SettingsError, config_defaults, positive_int, settings
 from flaskfleet.group import Fleet, failed
 from flaskfleet.inventory import Host, Inventory, InventoryError
 from flaskfleet.ssh import HostKeyError, HostResult, connect, describe_error, open_connection, shell_command, sudo_wrap
@@ -101,11 +101,44 @@ def fleet_task(**kwargs: Any) -> Callable[[Callable[..., Any]], FleetTask]:
     return decorate
 
 
+@dataclasses.dataclass(frozen=True)
+class PlaybookFlags:
+    """The flags every playbook task has: ``-i INVENTORY``, ``-x KEY=VALUE`` (repeatable), ``-v`` (counted)."""
+
+    inventory: str | None = None
+    extra_vars: tuple[str, ...] = ()
+    verbose: int = 0
+
+
+_PLAYBOOK_PARAMETERS = [
+    inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+    for name, default, annotation in (("inventory", None, "str | None"), ("extra_vars", None, "list[str] | None"),
+                                      ("verbose", 0, "int"))
+]  # fmt: skip
+
+
 def playbook_task(**kwargs: Any) -> Callable[[Callable[..., Any]], FleetTask]:
-    """:func:`fleet_task` for a task that runs a playbook: ``-x KEY=VALUE`` repeatable, ``-v`` counted."""
+    """:func:`fleet_task` for a task that runs a playbook.
+
+    The task is written with its own arguments and a keyword-only ``flags: PlaybookFlags``; the
+    shared ``--inventory``, ``--extra-vars`` and ``--verbose`` are added to the signature invoke
+    reads (``__signature__``) and handed to the task as one :class:`PlaybookFlags`.
+    """
     kwargs["iterable"] = [*kwargs.get("iterable", []), "extra_vars"]
     kwargs["incrementable"] = ["verbose"]
-    return fleet_task(**kwargs)
+
+    def decorate(fn: Callable[..., Any]) -> FleetTask:
+        own = [p for p in inspect.signature(fn).parameters.values() if p.name != "flags"]
+
+        @functools.wraps(fn)
+        def with_flags(*args: Any, inventory: str | None = None, extra_vars: list[str] | None = None,
+                       verbose: int = 0, **own_kwargs: Any) -> Any:  # fmt: skip
+            return fn(*args, flags=PlaybookFlags(inventory, tuple(extra_vars or ()), verbose), **own_kwargs)
+
+        with_flags.__signature__ = inspect.signature(fn).replace(parameters=own + _PLAYBOOK_PARAMETERS)  # type: ignore[attr-defined]
+        return fleet_task(**kwargs)(with_flags)
+
+    return decorate
 
 
 # -- shared steps -------------------------------------------------------------------------------
@@ -355,8 +388,8 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
     return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
 
 
-def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> Any:
-    """Build the artifact while ``ansible-inventory`` reads the inventory (both take seconds).
+def build_while_checking(s: Settings, release_id: str | None, check: Callable[[], Any]) -> Any:
+    """Build the artifact while ``check`` reads the inventory (``ansible-inventory``: both take seconds).
 
     A bad inventory or pattern is still the error reported first, and the artifact built
     meanwhile is removed (with the directories the build created): bad input leaves nothing behind.
@@ -364,14 +397,14 @@ def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> 
     before = set(s.artifact_dir.glob("*.tar.gz")) if s.artifact_dir.is_dir() else set()
     made = [d for d in (s.artifact_dir, *s.artifact_dir.parents) if not d.exists()]  # innermost first
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
-        selecting = pool.submit(select_hosts, s, pattern)
+        checking = pool.submit(check)
         try:
             artifact = build_artifact(s, release_id)
         except BaseException:
-            selecting.result()
+            checking.result()
             raise
         try:
-            selecting.result()
+            checking.result()
         except BaseException:
             if artifact.path not in before:
                 artifact.path.unlink(missing_ok=True)
@@ -388,6 +421,7 @@ def build_while_selecting(s: Settings, pattern: str, release_id: str | None) -> 
         "env_file": "dotenv file with the app's secrets (NAME=value lines; never printed)",
         "release_id": "release id to build (default: now, UTC, YYYYMMDDTHHMMSSZ)",
         "lock_wait": "seconds to wait for another run's deploy lock before failing (default 0: fail at once)",
+        "site": "a fleet's first deploy: run flaskfleet.cloud.site (provision the hosts, base, nginx, then deploy)",
     },
     iterable=["env"],
 )
@@ -396,22 +430,25 @@ def deploy(
     app_path: str | None = None,
     app_name: str | None = None,
     hosts: str | None = None,
-    inventory: str | None = None,
     env: list[str] | None = None,
     env_file: str | None = None,
     release_id: str | None = None,
-    extra_vars: list[str] | None = None,
-    verbose: int = 0,
     lock_wait: str | None = None,
+    site: bool = False,
+    *,
+    flags: PlaybookFlags,
 ) -> None:
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
-    s = load_settings(c, app_path=app_path, app_name=app_name, inventory=inventory)
+    s = load_settings(c, app_path=app_path, app_name=app_name, inventory=flags.inventory)
     pattern = hosts or s.hosts
+    # A bad pattern or inventory fails the deploy (read while the artifact builds); --site
+    # creates the hosts first, so then the inventory only has to read.
+    check = functools.partial(load_inventory, s) if site else functools.partial(select_hosts, s, pattern)
     secrets = app_env([*s.app_env, *(env or [])], env_file)
-    more = parse_extra_vars(extra_vars)
+    more = parse_extra_vars(flags.extra_vars)
     if lock_wait is not None:
         more["flask_app_lock_wait"] = seconds("lock-wait", lock_wait)
-    artifact = build_while_selecting(s, pattern, release_id)
+    artifact = build_while_checking(s, release_id, check)
     output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
     extra: dict[str, Any] = {
         **more,
@@ -421,7 +458,9 @@ def deploy(
     }
     if secrets:
         extra["flask_app_env"] = secrets
-    play(s, "deploy", extra, verbose)
+    if site:
+        extra = {**provision_vars(s, artifact.app, None), **extra}
+    play(s, "site" if site else "deploy", extra, flags.verbose)
     output.console().print(f"deployed {artifact.app} release {artifact.release_id} to {pattern}")
 
 
@@ -431,20 +470,14 @@ def deploy(
     },
 )
 def rollback(
-    c: Context,
-    to: str | None = None,
-    app_name: str | None = None,
-    hosts: str | None = None,
-    inventory: str | None = None,
-    extra_vars: list[str] | None = None,
-    verbose: int = 0,
+    c: Context, to: str | None = None, app_name: str | None = None, hosts: str | None = None, *, flags: PlaybookFlags
 ) -> None:
     """Switch the app back to the previous (or the given) release with the rollback playbook."""
-    s = load_settings(c, app_name=app_name, inventory=inventory)
+    s = load_settings(c, app_name=app_name, inventory=flags.inventory)
     pattern = hosts or s.hosts
     selected = select_hosts(s, pattern)
     extra: dict[str, Any] = {
-        **parse_extra_vars(extra_vars),
+        **parse_extra_vars(flags.extra_vars),
         "flask_app_name": app_name_for(s, selected),
         "flaskfleet_hosts": pattern,
     }
@@ -452,7 +485,7 @@ def rollback(
         from flaskfleet.artifact import validate_release_id
 
         extra["flask_app_rollback_to"] = validate_release_id(to)
-    play(s, "rollback", extra, verbose)
+    play(s, "rollback", extra, flags.verbose)
 
 
 def seconds(name: str, value: str) -> int:
@@ -644,7 +677,7 @@ def ssh(c: Context, hosts: str | None = None, inventory: str | None = None) -> N
     conn.shell()
 
 
-def provision_vars(s: Settings, app: str, count: str | None, extra: list[str] | None) -> dict[str, Any]:
+def provision_vars(s: Settings, app: str, count: str | None, extra: Sequence[str] = ()) -> dict[str, Any]:
     """Variables for the provision role: app, state directory, and ``--count`` hosts in the default group."""
     variables: dict[str, Any] = {"provision_app": app, "provision_state_dir": str(s.state_dir)}
     if count is not None:
@@ -656,43 +689,32 @@ def provision_vars(s: Settings, app: str, count: str | None, extra: list[str] | 
     return {**variables, **parse_extra_vars(extra)}
 
 
+def hosts_play(c: Context, playbook: str, app_name: str | None, count: str | None, flags: PlaybookFlags) -> None:
+    """Run the provision or teardown playbook for an app's hosts."""
+    s = load_settings(c, app_name=app_name, inventory=flags.inventory)
+    variables = provision_vars(s, app_name_for(s), count, flags.extra_vars)
+    # NOTE: the playbook ends by re-reading this inventory; when it cannot be read (Docker not
+    # running, a bad config), say so in one line before anything is created or removed.
+    load_inventory(s)
+    play(s, playbook, variables, flags.verbose)
+
+
 @playbook_task(
     help={
         "count": "how many hosts in the default group (named <app>-<group>-N); default: the role's provision_hosts",
         "extra_vars": "KEY=VALUE for the playbook (repeatable), e.g. -x provision_provider=ec2",
     },
 )
-def provision(
-    c: Context,
-    app_name: str | None = None,
-    count: str | None = None,
-    inventory: str | None = None,
-    extra_vars: list[str] | None = None,
-    verbose: int = 0,
-) -> None:
+def provision(c: Context, app_name: str | None = None, count: str | None = None, *, flags: PlaybookFlags) -> None:
     """Create the fleet's hosts with the flaskfleet.cloud.provision playbook (records their host keys)."""
-    s = load_settings(c, app_name=app_name, inventory=inventory)
-    variables = provision_vars(s, app_name_for(s), count, extra_vars)
-    # NOTE: the playbook ends by re-reading this inventory; when it cannot be read (Docker not
-    # running, a bad config), say so in one line before anything is created.
-    load_inventory(s)
-    play(s, "provision", variables, verbose)
+    hosts_play(c, "provision", app_name, count, flags)
 
 
 @playbook_task()
-def teardown(
-    c: Context,
-    app_name: str | None = None,
-    inventory: str | None = None,
-    extra_vars: list[str] | None = None,
-    verbose: int = 0,
-) -> None:
+def teardown(c: Context, app_name: str | None = None, *, flags: PlaybookFlags) -> None:
     """Remove the fleet's hosts and their known_hosts entries with the flaskfleet.cloud.teardown playbook."""
-    s = load_settings(c, app_name=app_name, inventory=inventory)
-    variables = provision_vars(s, app_name_for(s), None, extra_vars)
-    load_inventory(s)
-    play(s, "teardown", variables, verbose)
+    hosts_play(c, "teardown", app_name, None, flags)
 
 
 ns = Collection(hosts, run, put, get, deploy, rollback, status, logs, ssh, provision, teardown)
-ns.configure({"flaskfleet": dict(DEFAULTS)})
+ns.configure({"flaskfleet": config_defaults()})

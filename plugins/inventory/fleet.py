@@ -23,7 +23,8 @@ description:
     see M(flaskfleet.cloud.gce_host)); its hosts get C(flaskfleet_provider=gcp) and C(gcp_*) variables.
   - Every host gets C(ansible_host), C(ansible_port), C(ansible_user), C(flaskfleet_provider), C(flaskfleet_app),
     C(flaskfleet_group), C(ansible_ssh_private_key_file) and C(ansible_ssh_common_args) with strict host key checking
-    against the project's known_hosts file, and C(ansible_ssh_host_key_checking=true) so an environment that turns
+    against the project's known_hosts file (whose path is also C(flaskfleet_known_hosts_file), read by the
+    C(flaskfleet) task library), and C(ansible_ssh_host_key_checking=true) so an environment that turns
     host key checking off (ansible-runner and AWX do by default) cannot; local hosts also get
     C(flaskfleet_published_ports) (container port to port on C(127.0.0.1), for example C(80) to C(32771)).
   - Every host is put into the group named by its C(flaskfleet_group) (for example C(web)) and into C(app_<app>);
@@ -457,9 +458,12 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
     def _common_vars(self) -> dict:
         """Connection variables every host shares: the key, strict checking against our known_hosts."""
         state_dir = self._state_dir()
+        known_hosts_file = self._known_hosts_path(state_dir)
         common = {
+            # The path itself for the flaskfleet task library; the same path in ssh's words for Ansible.
+            "flaskfleet_known_hosts_file": known_hosts_file,
             "ansible_ssh_common_args": "-o UserKnownHostsFile=%s -o StrictHostKeyChecking=yes"
-            % shlex.quote(self._known_hosts_path(state_dir)),
+            % shlex.quote(known_hosts_file),
             # NOTE: ansible-runner (and so AWX) exports ANSIBLE_HOST_KEY_CHECKING=False unless told
             # otherwise; ansible then passes StrictHostKeyChecking=no *before* the common args, and
             # ssh keeps the first value. A host variable wins over that environment variable.

@@ -132,6 +132,7 @@ def test_inventory_lists_the_hosts_with_the_contract_vars(fleet):
         assert got["ansible_ssh_common_args"] == (
             f"-o UserKnownHostsFile={fleet.known_hosts} -o StrictHostKeyChecking=yes"
         )
+        assert got["flaskfleet_known_hosts_file"] == str(fleet.known_hosts)
     assert sorted(listing["web"]["hosts"]) == [h.name for h in fleet.hosts]
     assert sorted(listing[fleet.app_group]["hosts"]) == [h.name for h in fleet.hosts]
 

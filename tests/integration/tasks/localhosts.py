@@ -115,6 +115,7 @@ class LocalHosts:
             "ansible_user": "admin",
             "ansible_ssh_private_key_file": str(self.key_file),
             "ansible_ssh_common_args": f"-o UserKnownHostsFile={self.known_hosts} -o StrictHostKeyChecking=yes",
+            "flaskfleet_known_hosts_file": str(self.known_hosts),
             "flaskfleet_provider": "docker",
             "flaskfleet_app": self.app,
             "flaskfleet_group": self.group,

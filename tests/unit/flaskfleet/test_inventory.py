@@ -6,13 +6,13 @@ import textwrap
 
 import pytest
 
-from flaskfleet.inventory import Inventory, InventoryError, _ssh_options, split_pattern
+from flaskfleet.inventory import Inventory, InventoryError, split_pattern
 
 LIST_JSON = {
     "_meta": {
         "hostvars": {
             "web-1": {"ansible_host": "127.0.0.1", "ansible_port": 2201, "ansible_user": "admin",
-                      "ansible_ssh_common_args": "-o UserKnownHostsFile=/k/known_hosts -o StrictHostKeyChecking=yes",
+                      "flaskfleet_known_hosts_file": "/k/known_hosts",
                       "ansible_ssh_private_key_file": "/k/id"},
             "web-2": {"ansible_host": "127.0.0.1", "ansible_port": 2202},
             "web-10": {"ansible_host": "127.0.0.1", "ansible_port": 2210},
@@ -106,11 +106,6 @@ def test_host_vars_and_known_hosts_from_ssh_args(inv):
     assert web2.destination == web2.address
     assert inv.hosts["db-1"].port == 22 and inv.hosts["db-1"].endpoint == "10.0.0.5"
     assert inv.hosts["web-10"].groups == ("canary", "prod", "web")
-
-
-def test_ssh_options_forms():
-    opts = _ssh_options("-o UserKnownHostsFile='/a b/kh' -oStrictHostKeyChecking=yes -C")
-    assert opts == {"userknownhostsfile": "/a b/kh", "stricthostkeychecking": "yes"}
 
 
 def test_reads_static_yaml_and_ini_with_ansible(tmp_path):

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from invoke import Config, Context, Exit
 
-from flaskfleet.config import DEFAULTS, FleetConfig, Settings, SettingsError, settings, short_env
+from flaskfleet.config import DEFAULTS, FleetConfig, Settings, SettingsError, config_defaults, settings
 
 BIN = Path(sys.executable).parent
 
@@ -94,15 +94,39 @@ def test_transfers_get_their_own_longer_deadline_unless_timeout_is_given():
     c = Context(Config(overrides={"flaskfleet": {**DEFAULTS, "timeout": 20, "transfer_timeout": 900}}))
     assert (settings(c).timeout, transfer_settings(c).timeout) == (20, 900)
     assert transfer_settings(c, timeout="5").timeout == 5
-    assert short_env({"FLASKFLEET_TRANSFER_TIMEOUT": "30"}) == {"flaskfleet": {"transfer_timeout": "30"}}
     bad = Context(Config(overrides={"flaskfleet": {**DEFAULTS, "transfer_timeout": "soon"}}))
     with pytest.raises(Exit, match=r"^flaskfleet: transfer_timeout must be a positive whole number, got 'soon'$"):
         transfer_settings(bad)
 
 
-def test_short_env_maps_known_keys_only():
-    env = {"FLASKFLEET_HOSTS": "db", "FLASKFLEET_APP_ENV": "A,B C", "FLASKFLEET_BOGUS": "x"}
-    assert short_env(env) == {"flaskfleet": {"hosts": "db", "app_env": ["A", "B", "C"]}}
+def test_short_env_is_read_by_invokes_own_loader_for_known_keys_only(monkeypatch):
+    env = {
+        "FLASKFLEET_HOSTS": "db",
+        "FLASKFLEET_APP_ENV": "A,B C",
+        "FLASKFLEET_TRANSFER_TIMEOUT": "30",
+        "FLASKFLEET_BOGUS": "x",
+        "FLASKFLEET_PARALLEL": "4",
+        "INVOKE_FLASKFLEET_PARALLEL": "9",  # the `invoke` command's long form: it wins there
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    before = dict(os.environ)
+    for config_class, parallel in ((Config, 9), (FleetConfig, 4)):
+        config = config_class()
+        config.load_collection({"flaskfleet": config_defaults()})
+        config.load_shell_env()  # what invoke's executor does before a task runs
+        s = settings(Context(config))
+        assert (s.hosts, s.app_env, s.transfer_timeout, s.parallel) == ("db", ["A", "B", "C"], 30, parallel)
+        assert "bogus" not in config.flaskfleet
+        assert dict(os.environ) == before  # the environment is left as it was
+
+
+def test_a_bad_number_in_the_environment_is_one_line(monkeypatch):
+    monkeypatch.setenv("FLASKFLEET_PARALLEL", "lots")
+    config = Config()
+    config.load_collection({"flaskfleet": config_defaults()})
+    with pytest.raises(SettingsError, match=r"^parallel must be a positive whole number, got 'lots'$"):
+        settings(Context(config))
     assert FleetConfig.global_defaults()["flaskfleet"]["inventory"] == "inventory/local.fleet.yml"
 
 

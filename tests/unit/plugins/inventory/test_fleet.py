@@ -81,6 +81,7 @@ def test_hosts_get_the_contract_vars_and_groups(tmp_path, monkeypatch):
         "ansible_user": "admin",
         "ansible_ssh_private_key_file": str(tmp_path / ".flaskfleet" / "id_ed25519"),
         "ansible_ssh_common_args": f"-o UserKnownHostsFile={known_hosts} -o StrictHostKeyChecking=yes",
+        "flaskfleet_known_hosts_file": str(known_hosts),
         "ansible_ssh_host_key_checking": True,
         "flaskfleet_provider": "docker",
         "flaskfleet_app": "hello",

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from invoke import Exit
+from invoke import Config, Context, Exit
 
 from flaskfleet import contract as package_contract
 from flaskfleet.artifact import ArtifactError, inspect_app
@@ -34,19 +34,11 @@ NAMES = {
 }
 
 
-class _Ctx:
-    """The minimum of an invoke Context that :func:`flaskfleet.config.settings` reads."""
-
-    def __init__(self, app_name):
-        self.config = type("C", (), {"get": lambda _self, key: dict(DEFAULTS, app_name=app_name)})()
-        self.config._flaskfleet_short_env = True
-
-
 def invoke_accepts(name: str) -> bool:
     from flaskfleet.tasks import app_name_for
 
     try:
-        return app_name_for(settings(_Ctx(name))) == name
+        return app_name_for(settings(Context(Config(overrides={"flaskfleet": dict(DEFAULTS, app_name=name)})))) == name
     except Exit:
         return False
 
