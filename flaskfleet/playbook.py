@@ -122,15 +122,26 @@ def summary_table(result: PlaybookResult, secrets: Sequence[str] = ()) -> output
     return table
 
 
-def _event_printer(secrets: Sequence[str]) -> Callable[[dict[str, Any]], bool]:
-    """An ansible-runner ``event_handler``: each event's display text to stderr, secrets masked."""
+#: The events :func:`summarize` reads; the handler keeps these (in memory) and drops the rest.
+_SUMMARY_EVENTS = frozenset(("runner_on_failed", "runner_on_unreachable", "playbook_on_stats"))
+
+
+def _event_printer(secrets: Sequence[str], kept: list[dict[str, Any]]) -> Callable[[dict[str, Any]], bool]:
+    """An ansible-runner ``event_handler``: each event's display text to stderr, secrets masked.
+
+    The events :func:`summarize` needs go into ``kept``; no event is written to the job's artifact
+    directory (returning ``False``): a deploy at N=10 emits hundreds, each one a JSON file written
+    and read back, and their task results have no reason to touch the disk.
+    """
     err = output.console(stderr=True)
 
     def _print(event: dict[str, Any]) -> bool:
         text = event.get("stdout") or ""
         if text.strip():
             err.print(output.from_ansi(output.mask(text, secrets)))
-        return True  # keep the event in the job's artifacts (read for the summary)
+        if event.get("event") in _SUMMARY_EVENTS:
+            kept.append(event)
+        return False
 
     return _print
 
@@ -170,6 +181,7 @@ def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int =
     """
     import ansible_runner  # NOTE: imported here: `flaskfleet hosts` and friends never pay for it
 
+    events: list[dict[str, Any]] = []
     with _private_job(extravars) as (data_dir, envvars):
         job = ansible_runner.run(
             private_data_dir=data_dir,
@@ -178,11 +190,11 @@ def run(playbook: str, inventory: str, extravars: dict[str, Any], verbose: int =
             inventory=_inventory(inventory),
             cmdline="-" + "v" * min(verbose, 4) if verbose else None,
             envvars=envvars,
-            event_handler=_event_printer(secrets),
+            event_handler=_event_printer(secrets, events),
             quiet=True,
             suppress_env_files=True,
         )
-        hosts, artifact_data = summarize(job.events)
+        hosts, artifact_data = summarize(events)
         return PlaybookResult(playbook, job.status, job.rc if job.rc is not None else 1, hosts, artifact_data)
 
 

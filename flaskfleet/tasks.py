@@ -8,6 +8,7 @@ provision, teardown) drives the collection's playbooks, so the release logic exi
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import dataclasses
 import functools
@@ -387,6 +388,33 @@ def build_artifact(s: Settings, release_id: str | None) -> Any:
     return build(s.app_path, s.artifact_dir, release_id=release_id, app_name=s.app_name)
 
 
+def build_while_checking(s: Settings, release_id: str | None, check: Callable[[], Any]) -> Any:
+    """Build the artifact while ``check`` reads the inventory (``ansible-inventory``: both take seconds).
+
+    A bad inventory or pattern is still the error reported first, and the artifact built
+    meanwhile is removed (with the directories the build created): bad input leaves nothing behind.
+    """
+    before = set(s.artifact_dir.glob("*.tar.gz")) if s.artifact_dir.is_dir() else set()
+    made = [d for d in (s.artifact_dir, *s.artifact_dir.parents) if not d.exists()]  # innermost first
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        checking = pool.submit(check)
+        try:
+            artifact = build_artifact(s, release_id)
+        except BaseException:
+            checking.result()
+            raise
+        try:
+            checking.result()
+        except BaseException:
+            if artifact.path not in before:
+                artifact.path.unlink(missing_ok=True)
+            for directory in made:
+                with contextlib.suppress(OSError):  # not empty: something else writes there too
+                    directory.rmdir()
+            raise
+    return artifact
+
+
 @playbook_task(
     help={
         "env": "name of a controller env var whose value goes into the app's env file (repeatable; never printed)",
@@ -413,16 +441,14 @@ def deploy(
     """Build the app's artifact and deploy it with the flaskfleet.cloud.deploy playbook."""
     s = load_settings(c, app_path=app_path, app_name=app_name, inventory=flags.inventory)
     pattern = hosts or s.hosts
-    # Fail fast on a bad pattern or inventory, before building; --site creates the hosts first.
-    if site:
-        load_inventory(s)
-    else:
-        select_hosts(s, pattern)
+    # A bad pattern or inventory fails the deploy (read while the artifact builds); --site
+    # creates the hosts first, so then the inventory only has to read.
+    check = functools.partial(load_inventory, s) if site else functools.partial(select_hosts, s, pattern)
     secrets = app_env([*s.app_env, *(env or [])], env_file)
     more = parse_extra_vars(flags.extra_vars)
     if lock_wait is not None:
         more["flask_app_lock_wait"] = seconds("lock-wait", lock_wait)
-    artifact = build_artifact(s, release_id)
+    artifact = build_while_checking(s, release_id, check)
     output.console(stderr=True).print(f"flaskfleet: built {artifact.path.name} (release {artifact.release_id})")
     extra: dict[str, Any] = {
         **more,
