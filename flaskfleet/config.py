@@ -98,7 +98,7 @@ def _offered_env(config: Config, environ: MutableMapping[str, str]) -> dict[str,
     offered = {}
     for key in DEFAULTS:
         short, long_name = ENV_PREFIX + key.upper(), prefix + key.upper()
-        if short in environ and long_name not in environ and short != long_name:
+        if short in environ and long_name not in environ:
             offered[long_name] = environ[short]
     return offered
 
